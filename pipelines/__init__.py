@@ -1,0 +1,1 @@
+"""The `clickhaul` command line and the runnable pipelines behind it."""

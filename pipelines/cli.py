@@ -1,0 +1,159 @@
+"""`clickhaul`: run, check, simulate and demo every vendor."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from sources.common.errors import ClickhaulError
+from sources.common.redact import redact
+
+from .registry import VENDORS, vendor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("clickhaul").setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.INFO if verbose else logging.WARNING)
+    # dlt's own progress and warnings are noise next to ours unless asked for.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "ERROR")
+
+
+def fail(error: BaseException) -> None:
+    click.echo(f"error: {redact(str(error))}", err=True)
+    sys.exit(1)
+
+
+def handle_errors(function: F) -> F:
+    """Every expected failure ends as one line on stderr and exit status 1, never a trace."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except ClickhaulError as error:
+            fail(error)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+SOURCE = click.Choice(sorted(VENDORS), case_sensitive=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log every request and retry.")
+def cli(verbose: bool) -> None:
+    """clickhaul: load web-analytics vendors' data into DuckDB or any dlt destination."""
+    configure_logging(verbose)
+
+
+@cli.command()
+@click.argument("source", type=SOURCE)
+@click.option("--start", metavar="YYYY-MM-DD", help="First day to load (inclusive). Without it: incremental.")
+@click.option("--end", metavar="YYYY-MM-DD", help="Last day to load (inclusive). Default: today.")
+@click.option("--resources", metavar="A,B", help="Only these resources (comma separated).")
+@click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination name.")
+@click.option("--dataset", help="Dataset (schema) name. Default: the source name.")
+@click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>.")
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "bar", "log", "off"]),
+    default="auto",
+    show_default=True,
+    help="Progress display: a bar on a terminal, log lines for schedulers.",
+)
+@handle_errors
+def run(
+    source: str,
+    start: str | None,
+    end: str | None,
+    resources: str | None,
+    destination: str,
+    dataset: str | None,
+    pipeline_name: str | None,
+    progress: str,
+) -> None:
+    """Load SOURCE: an incremental run from saved state, or exactly --start..--end."""
+    from .runner import run_vendor
+
+    summary = run_vendor(
+        vendor(source.lower()),
+        start=start,
+        end=end,
+        resources=resources,
+        destination=destination,
+        dataset=dataset,
+        pipeline_name=pipeline_name,
+        progress=progress,  # type: ignore[arg-type]
+    )
+    click.echo(summary.render())
+
+
+@cli.command()
+@click.argument("source", type=SOURCE)
+@handle_errors
+def check(source: str) -> None:
+    """Verify SOURCE's credentials and reachability (exit status 0 or 1)."""
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+    from sources.common.config import translate_config_error
+
+    spec = vendor(source.lower())
+    try:
+        message = spec.check_function()()
+    except ConfigFieldMissingException as error:
+        raise translate_config_error(spec.name, error) from None
+    except ClickhaulError as error:
+        raise ClickhaulError(f"{spec.name} check failed: {error}") from None
+    click.echo(f"ok: {message}")
+
+
+@cli.command()
+@click.argument("source", type=SOURCE)
+@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+def simulate(source: str, port: int) -> None:
+    """Serve SOURCE's simulator on 127.0.0.1 for you to explore (Ctrl-C stops it)."""
+    spec = vendor(source.lower())
+    simulator = spec.simulator_class()(port=port)
+    simulator.start()
+    plan = spec.demo_function()(simulator)
+    click.echo(f"{spec.name} simulator listening on {simulator.url}")
+    click.echo("point clickhaul at it with:")
+    for key, value in plan.env.items():
+        click.echo(f"  export {key}={value}")
+    click.echo(f"data covers {plan.start}..{plan.end}; Ctrl-C to stop")
+    simulator.serve_forever()
+
+
+@cli.command()
+@click.option("--database", default="clickhaul_demo.duckdb", show_default=True, help="DuckDB file to load into.")
+@click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="off", show_default=True)
+@handle_errors
+def demo(database: str, progress: str) -> None:
+    """Start the bundled simulators, load every source into a local DuckDB file and show what landed."""
+    from .demo import run_demo
+
+    run_demo(database, progress=progress, echo=click.echo)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    cli(prog_name="clickhaul")
+
+
+if __name__ == "__main__":
+    main()

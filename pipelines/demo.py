@@ -1,0 +1,69 @@
+"""`clickhaul demo`: every source against its simulator, into one local DuckDB file, with no credentials."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import dlt
+import duckdb
+
+from sources.common.monitor import ProgressMode
+
+from .registry import VENDORS
+from .runner import run_vendor
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[str], None] = print) -> dict[str, int]:
+    """Load every registered vendor; returns rows per `dataset.table`."""
+    database_path = Path(database).resolve()
+    for leftover in (database_path, database_path.with_name(database_path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    totals: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="clickhaul-demo-") as pipelines_dir:
+        for spec in VENDORS.values():
+            simulator = spec.simulator_class()()
+            with simulator:
+                plan = spec.demo_function()(simulator)
+                echo(f"{spec.name}: simulator on {simulator.url}, loading {plan.start}..{plan.end}")
+                with environment(plan.env):
+                    summary = run_vendor(
+                        spec,
+                        start=plan.start,
+                        end=plan.end,
+                        pipeline_name=f"clickhaul_demo_{spec.name}",
+                        pipelines_dir=pipelines_dir,
+                        progress=progress,
+                        source_kwargs=plan.source_kwargs,
+                        destination_config=dlt.destinations.duckdb(str(database_path)),
+                    )
+                echo(summary.render())
+    with duckdb.connect(str(database_path), read_only=True) as connection:
+        tables = connection.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_name not like '\\_dlt%' escape '\\' order by 1, 2"
+        ).fetchall()
+        echo(f"\n{database_path} holds:")
+        for schema, table in tables:
+            count = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]  # type: ignore[index]
+            totals[f"{schema}.{table}"] = count
+            echo(f"  {schema}.{table:<36} {count:>10,} rows")
+    echo(f"\nexplore it: python -c \"import duckdb; duckdb.connect('{database}').sql('show all tables').show()\"")
+    return totals

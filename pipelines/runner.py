@@ -1,0 +1,193 @@
+"""Run one vendor's source into a destination: validation first, then dlt, then a summary a person can read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from sources.common.config import translate_config_error
+from sources.common.errors import ClickhaulError, ConfigError
+from sources.common.monitor import ProgressMode, RunMonitor, set_monitor
+from sources.common.redact import redact
+from sources.common.windows import parse_date
+
+from .registry import VendorSpec
+
+log = logging.getLogger("clickhaul.run")
+
+_PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass
+class RunSummary:
+    vendor: str
+    pipeline: str
+    destination: str
+    dataset: str
+    start: dt.date | None
+    end: dt.date | None
+    rows: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    retries: int = 0
+    rate_limit_waits: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def render(self) -> str:
+        span = f" {self.start}..{self.end}" if self.start and self.end else " (incremental)"
+        lines = [
+            f"{self.vendor}:{span} into {self.destination} dataset {self.dataset} (pipeline {self.pipeline})",
+        ]
+        if self.rows:
+            width = max(len(name) for name in self.rows)
+            lines += [f"  {name:<{width}}  {count:>10,}" for name, count in sorted(self.rows.items())]
+        else:
+            lines.append("  no new rows")
+        lines.append(
+            f"  {sum(self.rows.values()):,} rows, {self.requests:,} requests ({self.retries} retried), "
+            f"{self.rate_limit_waits} rate-limit waits ({self.rate_limit_wait_seconds:.1f} s), "
+            f"{self.seconds:.1f} s"
+        )
+        return "\n".join(lines)
+
+
+def parse_range(start: str | None, end: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """--start/--end: strict dates, end not before start; --end alone is not a range."""
+    start_date = parse_date(start, "--start") if start else None
+    end_date = parse_date(end, "--end") if end else None
+    if end_date and not start_date:
+        raise ConfigError("--end needs --start: give both to load a fixed range, or neither for an incremental run")
+    if start_date and end_date and end_date < start_date:
+        raise ConfigError(f"--end {end_date} is before --start {start_date}: swap them")
+    return start_date, end_date
+
+
+def parse_resources(spec: VendorSpec, resources: str | Sequence[str] | None) -> list[str] | None:
+    if not resources:
+        return list(spec.default_resources) if spec.default_resources else None
+    names = [name.strip() for name in (resources.split(",") if isinstance(resources, str) else resources)]
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in spec.resources]
+    if unknown:
+        raise ConfigError(
+            f"unknown {spec.name} resource{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+            f"choose from {', '.join(spec.resources)}"
+        )
+    return names
+
+
+def check_pipeline_name(name: str) -> str:
+    if not _PIPELINE_NAME.match(name):
+        raise ConfigError(
+            f"pipeline name {name!r} is invalid: use letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+    return name
+
+
+def build_source(spec: VendorSpec, **kwargs: Any) -> Any:
+    """Call the vendor's source function; dlt resolves the rest of its arguments from config."""
+    try:
+        return spec.source_function()(**kwargs)
+    except ConfigFieldMissingException as error:
+        raise translate_config_error(spec.name, error) from None
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """dlt wraps what a resource raised in several layers; the CLI wants the error a user can act on."""
+    seen = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ClickhaulError, ConfigFieldMissingException)):
+            return current
+        current = current.__cause__ or current.__context__
+    return error
+
+
+@contextmanager
+def monitored(progress: ProgressMode) -> Iterator[RunMonitor]:
+    monitor = RunMonitor(progress)
+    previous = set_monitor(monitor)
+    try:
+        yield monitor
+    finally:
+        monitor.close()
+        set_monitor(previous)
+
+
+def run_vendor(
+    spec: VendorSpec,
+    *,
+    start: str | dt.date | None = None,
+    end: str | dt.date | None = None,
+    resources: str | Sequence[str] | None = None,
+    destination: str = "duckdb",
+    dataset: str | None = None,
+    pipeline_name: str | None = None,
+    pipelines_dir: str | None = None,
+    progress: ProgressMode = "auto",
+    source_kwargs: Mapping[str, Any] | None = None,
+    destination_config: Any = None,
+) -> RunSummary:
+    start_date, end_date = parse_range(
+        start.isoformat() if isinstance(start, dt.date) else start,
+        end.isoformat() if isinstance(end, dt.date) else end,
+    )
+    selected = parse_resources(spec, resources)
+    pipeline_name = check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
+    dataset = dataset or spec.name
+    kwargs: dict[str, Any] = dict(source_kwargs or {})
+    if start_date:
+        kwargs["start_date"] = start_date
+        kwargs["end_date"] = end_date or dt.date.today()
+
+    began = time.monotonic()
+    with monitored(progress) as monitor:
+        source = build_source(spec, **kwargs)
+        if selected:
+            source = source.with_resources(*selected)
+        options: dict[str, Any] = {"pipelines_dir": pipelines_dir} if pipelines_dir else {}
+        pipeline = dlt.pipeline(
+            pipeline_name=pipeline_name, destination=destination_config or destination, dataset_name=dataset, **options
+        )
+        try:
+            pipeline.run(source)
+        except PipelineStepFailed as error:
+            cause = root_cause(error)
+            if isinstance(cause, ConfigFieldMissingException):
+                raise translate_config_error(spec.name, cause) from None
+            if isinstance(cause, ClickhaulError):
+                raise cause from None
+            raise ClickhaulError(f"{spec.name} run failed in step {error.step}: {redact(str(cause))}") from None
+        trace = pipeline.last_trace
+        normalize = trace.last_normalize_info if trace else None
+        rows = {
+            table: count
+            for table, count in (normalize.row_counts if normalize else {}).items()
+            if not table.startswith("_dlt")
+        }
+        waits, waited = monitor.rate_limit_waits
+        return RunSummary(
+            vendor=spec.name,
+            pipeline=pipeline_name,
+            destination=str(pipeline.destination.destination_name) if pipeline.destination else destination,
+            dataset=dataset,
+            start=start_date,
+            end=kwargs.get("end_date"),
+            rows=rows,
+            requests=monitor.requests,
+            retries=monitor.retries,
+            rate_limit_waits=waits,
+            rate_limit_wait_seconds=waited,
+            seconds=time.monotonic() - began,
+        )

@@ -1,0 +1,1 @@
+"""clickhaul's dlt sources, one package per vendor, over the shared layer in `sources.common`."""

@@ -1,0 +1,312 @@
+"""The one HTTP layer under every vendor: timeouts, retry with backoff, Retry-After, rate limits, auth refresh,
+typed errors and secret masking. A vendor client says only what is particular to its API."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import httpx
+import tenacity
+
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import AuthError, RateLimitedError, TransientError, VendorError
+from .monitor import current_monitor
+from .ratelimit import RateLimiter
+from .redact import redact, register_secret
+
+log = logging.getLogger("clickhaul.http")
+
+ParseMode = Literal["json", "text", "bytes"]
+
+
+class TokenExpired(AuthError):
+    """The vendor says the token is no longer valid: log in again once and repeat the call."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds on retrying one request. Delays grow exponentially with full jitter."""
+
+    max_attempts: int = 8
+    max_elapsed_seconds: float = 900.0
+    base_delay: float = 0.5
+    max_delay: float = 60.0
+    retry_after_floor: float = 0.5  # `Retry-After: 0` must not become a tight loop
+    retry_after_cap: float = 900.0
+
+
+@dataclass
+class RequestStats:
+    """Counters for the run summary and for tests that count requests."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    auth_refreshes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, count in counts.items():
+                setattr(self, name, getattr(self, name) + count)
+
+
+class Auth(Protocol):
+    """Supplies auth headers; `invalidate` is called once when the vendor says the token died."""
+
+    def headers(self) -> Mapping[str, str]: ...
+
+    def invalidate(self) -> None: ...
+
+
+def parse_retry_after(value: str | None, clock: Clock, policy: RetryPolicy) -> float | None:
+    """`Retry-After` as seconds or an HTTP date, kept between the policy's floor and cap."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - clock.time()
+    return min(max(seconds, policy.retry_after_floor), policy.retry_after_cap)
+
+
+def default_error_message(response: httpx.Response) -> str:
+    """Best effort: the vendor's own message from a JSON body, else the start of the text."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:500] or response.reason_phrase
+    return json.dumps(body)[:500]
+
+
+class HttpClient:
+    """An httpx client with the policies every vendor needs.
+
+    `error_message` turns an error response into the vendor's message; `check` may inspect a parsed 200 answer
+    and raise (for vendors such as Webtrekk that report errors, expiry and refusals with HTTP 200).
+    """
+
+    def __init__(
+        self,
+        vendor: str,
+        base_url: str,
+        *,
+        auth: Auth | None = None,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        timeout: float = 60.0,
+        headers: Mapping[str, str] | None = None,
+        error_message: Callable[[httpx.Response], str] = default_error_message,
+        stats: RequestStats | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.auth = auth
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy()
+        self.clock = clock
+        self.error_message = error_message
+        self.stats = stats or RequestStats()
+        current_monitor().register_http(self.stats)
+        if limiter is not None:
+            current_monitor().register_limiter(limiter.stats)
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            headers={"User-Agent": "clickhaul", **(headers or {})},
+            transport=transport,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        parse: ParseMode = "json",
+        check: Callable[[Any], Any] | None = None,
+        authenticate: bool = True,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        """Send one logical request, retrying transient failures; return the parsed (and checked) answer."""
+        policy = retry or self.retry
+        refreshed = False
+
+        def attempt() -> Any:
+            nonlocal refreshed
+            try:
+                return self._send_once(method, url, params, json_body, data, headers, parse, check, authenticate)
+            except TokenExpired:
+                if refreshed or self.auth is None or not authenticate:
+                    raise
+                refreshed = True
+                self.stats.add(auth_refreshes=1)
+                self.auth.invalidate()
+                return self._send_once(method, url, params, json_body, data, headers, parse, check, authenticate)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((TransientError, RateLimitedError)),
+            stop=tenacity.stop_after_attempt(policy.max_attempts)
+            | tenacity.stop_after_delay(policy.max_elapsed_seconds),
+            wait=lambda state: self._backoff(state, policy),
+            sleep=self.clock.sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except RateLimitedError as error:
+            raise RateLimitedError(
+                f"{self.vendor}: still rate limited after {policy.max_attempts} attempts: {error}",
+                error.retry_after,
+            ) from None
+        except TransientError as error:
+            raise TransientError(f"{self.vendor}: gave up after retries: {error}") from None
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.request("POST", url, **kwargs)
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        data: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        parse: ParseMode,
+        check: Callable[[Any], Any] | None,
+        authenticate: bool,
+    ) -> Any:
+        request_headers = dict(headers or {})
+        if authenticate and self.auth is not None:
+            request_headers.update(self.auth.headers())
+        slot = self.limiter.acquire() if self.limiter else None
+        try:
+            self.stats.add(requests=1)
+            try:
+                response = self._http.request(
+                    method, url, params=params, json=json_body, data=data, headers=request_headers
+                )
+            except httpx.TransportError as error:  # refused, reset, dropped mid-body, timed out
+                raise TransientError(f"{type(error).__name__}: {redact(str(error))}") from None
+        finally:
+            if slot is not None and self.limiter is not None:
+                self.limiter.release(slot)
+        return self._handle(response, parse, check)
+
+    def _handle(self, response: httpx.Response, parse: ParseMode, check: Callable[[Any], Any] | None) -> Any:
+        status = response.status_code
+        if status == 401:
+            raise TokenExpired(f"{self.vendor}: unauthorized: {redact(self.error_message(response))}")
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock, self.retry)
+            raise RateLimitedError(f"{self.vendor}: HTTP 429 Too Many Requests", retry_after)
+        if status >= 500:
+            raise TransientError(f"HTTP {status}: {redact(self.error_message(response))[:200]}")
+        if status >= 400:
+            raise VendorError(self.vendor, redact(self.error_message(response)), status=status)
+        if parse == "bytes":
+            payload: Any = response.content
+        elif parse == "text":
+            payload = response.text
+        else:
+            try:
+                payload = response.json()
+            except ValueError:
+                # A truncated or garbled body on a 2xx answer: the next attempt usually gets it whole.
+                raise TransientError(f"HTTP {status}: malformed JSON body") from None
+        return check(payload) if check else payload
+
+    def _backoff(self, state: tenacity.RetryCallState, policy: RetryPolicy) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            delay = error.retry_after
+            if self.limiter is not None:
+                self.limiter.penalize(delay)
+            # A little jitter so parallel workers do not return in lockstep.
+            return delay + random.uniform(0, min(1.0, delay * 0.1))
+        exponential = min(policy.max_delay, policy.base_delay * 2 ** (state.attempt_number - 1))
+        return random.uniform(policy.base_delay / 2, exponential)
+
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        self.stats.add(retries=1, rate_limited=int(isinstance(error, RateLimitedError)))
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.info("%s: attempt %d failed (%s); retrying in %.1f s", self.vendor, state.attempt_number, error, delay)
+
+
+class TokenAuth:
+    """A bearer-style token fetched on demand, renewed shortly before it expires and when the vendor says so.
+
+    `fetch` returns the token and its expiry as epoch seconds (None: valid until refused). Thread-safe, so
+    parallel workers share one token and the vendor's token endpoint sees one call per renewal.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], tuple[str, float | None]],
+        *,
+        header: str = "Authorization",
+        scheme: str | None = "Bearer",
+        refresh_margin_seconds: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._fetch = fetch
+        self._header = header
+        self._scheme = scheme
+        self._margin = refresh_margin_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at: float | None = None
+        self.fetches = 0
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or (
+                self._expires_at is not None and self._clock.time() >= self._expires_at - self._margin
+            ):
+                token, expires_at = self._fetch()
+                register_secret(token)
+                self._token, self._expires_at = token, expires_at
+                self.fetches += 1
+            return self._token
+
+    def headers(self) -> Mapping[str, str]:
+        token = self.token()
+        return {self._header: f"{self._scheme} {token}" if self._scheme else token}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None

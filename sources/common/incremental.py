@@ -1,0 +1,44 @@
+"""The day cursor every day-based resource uses: dlt's incremental on `day`, with a lookback as its lag.
+
+With `end_value` set (a backfill or `--start/--end`), dlt keeps no state, so a backfill never moves the
+cursor of the scheduled incremental runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dlt
+
+from .windows import today_in
+
+DAY_CURSOR = "day"
+
+
+def day_cursor(
+    start_date: dt.date, end_date: dt.date | None = None, lookback_days: int = 3
+) -> dlt.sources.incremental[dt.date]:
+    """Cursor over inclusive days: `end_date` is turned into dlt's open range end (the day after)."""
+    return dlt.sources.incremental(
+        DAY_CURSOR,
+        initial_value=start_date,
+        end_value=end_date + dt.timedelta(days=1) if end_date else None,
+        lag=lookback_days,
+        primary_key=(),  # merge keys de-duplicate; dlt's boundary de-duplication would only cost memory
+    )
+
+
+def days_to_load(cursor: dlt.sources.incremental[dt.date], tz: str) -> tuple[dt.date, dt.date] | None:
+    """The inclusive day range this run must request: from the lagged cursor to today (or the fixed end)."""
+    start = cursor.last_value or cursor.initial_value
+    if start is None:
+        return None
+    if isinstance(start, dt.datetime):
+        start = start.date()
+    if cursor.end_value is not None:
+        end = cursor.end_value - dt.timedelta(days=1)
+        if isinstance(end, dt.datetime):
+            end = end.date()
+    else:
+        end = today_in(tz)
+    return (start, end) if start <= end else None

@@ -1,0 +1,135 @@
+"""What a run reports while it works and at the end: progress per resource, requests, rate-limit waits.
+
+Resources and HTTP clients report into the current monitor; the CLI picks how it is shown (a live line on a
+terminal, periodic log lines for schedulers, nothing in tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .http import RequestStats
+    from .ratelimit import LimiterStats
+
+ProgressMode = Literal["auto", "bar", "log", "off"]
+log = logging.getLogger("clickhaul.progress")
+
+
+@dataclass
+class TaskProgress:
+    total: int | None = None
+    done: int = 0
+    rows: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def eta_seconds(self) -> float | None:
+        if not self.total or not self.done:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / self.done * (self.total - self.done)
+
+
+class RunMonitor:
+    def __init__(self, mode: ProgressMode = "off", log_every_seconds: float = 10.0) -> None:
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "log"
+        self.mode = mode
+        self.tasks: dict[str, TaskProgress] = {}
+        self.http: list[RequestStats] = []
+        self.limiters: list[LimiterStats] = []
+        self._lock = threading.Lock()
+        self._log_every = log_every_seconds
+        self._last_log = 0.0
+        self._bar: Any = None
+        self._bar_tasks: dict[str, Any] = {}
+        if mode == "bar":
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description:<28}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rows]:>9} rows"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._bar.start()
+
+    def register_http(self, stats: RequestStats) -> None:
+        with self._lock:
+            self.http.append(stats)
+
+    def register_limiter(self, stats: LimiterStats) -> None:
+        with self._lock:
+            if not any(known is stats for known in self.limiters):  # one limiter may serve several clients
+                self.limiters.append(stats)
+
+    def task(self, name: str, total: int | None) -> None:
+        with self._lock:
+            task = self.tasks.setdefault(name, TaskProgress())
+            task.total = (task.total or 0) + (total or 0) if total is not None else task.total
+            if self._bar is not None:
+                if name not in self._bar_tasks:
+                    self._bar_tasks[name] = self._bar.add_task(name, total=task.total, rows=0)
+                else:
+                    self._bar.update(self._bar_tasks[name], total=task.total)
+
+    def advance(self, name: str, windows: int = 1, rows: int = 0) -> None:
+        with self._lock:
+            task = self.tasks.setdefault(name, TaskProgress())
+            task.done += windows
+            task.rows += rows
+            if self._bar is not None and name in self._bar_tasks:
+                self._bar.update(self._bar_tasks[name], completed=task.done, rows=task.rows)
+            elif self.mode == "log" and time.monotonic() - self._last_log >= self._log_every:
+                self._last_log = time.monotonic()
+                eta = task.eta_seconds()
+                log.info(
+                    "%s: %s/%s windows, %d rows, %d requests%s",
+                    name,
+                    task.done,
+                    task.total or "?",
+                    task.rows,
+                    self.requests,
+                    f", ETA {eta:.0f} s" if eta is not None else "",
+                )
+
+    @property
+    def requests(self) -> int:
+        return sum(stats.requests for stats in self.http)
+
+    @property
+    def retries(self) -> int:
+        return sum(stats.retries for stats in self.http)
+
+    @property
+    def rate_limit_waits(self) -> tuple[int, float]:
+        return (
+            sum(stats.waits for stats in self.limiters) + sum(stats.rate_limited for stats in self.http),
+            sum(stats.waited_seconds for stats in self.limiters),
+        )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+_current = RunMonitor("off")
+
+
+def current_monitor() -> RunMonitor:
+    return _current
+
+
+def set_monitor(monitor: RunMonitor) -> RunMonitor:
+    """Install `monitor` for the run; returns the previous one so callers can restore it."""
+    global _current
+    previous, _current = _current, monitor
+    return previous

@@ -1,0 +1,268 @@
+"""Pirsch: domains, conversion goals and every statistics endpoint per domain and day, incrementally."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.common.configuration.inject import with_config
+from dlt.sources import DltResource
+
+from sources.common.arrow import ColumnType, TableSpec
+from sources.common.config import check_base_url, require
+from sources.common.errors import ConfigError
+from sources.common.incremental import day_cursor, days_to_load
+from sources.common.monitor import current_monitor
+from sources.common.windows import WindowUnit, check_timezone, parse_date, split_windows, today_in
+
+from .client import PirschClient
+from .settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_HISTORY_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    DOMAIN_COLUMNS,
+    ENDPOINTS,
+    EVENT_METADATA_DIMENSIONS,
+    EVENT_METADATA_METRICS,
+    EVENT_METADATA_PATH,
+    EVENT_METADATA_TABLE,
+    GOAL_COLUMNS,
+    ROW_KEY,
+    ROW_TIMEZONE,
+    SERIES_WINDOW,
+    Endpoint,
+)
+
+__all__ = ["check_connection", "pirsch_source"]
+
+
+@dlt.source(name="pirsch", section="pirsch", max_table_nesting=0)
+def pirsch_source(
+    client_id: str = dlt.secrets.value,
+    client_secret: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    domain_ids: Sequence[str] | None = None,
+    timezone: str = "UTC",
+    start_date: dt.date | str | None = None,
+    end_date: dt.date | str | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    keywords: bool = False,
+    request_timeout: float = 60.0,
+) -> Iterator[DltResource]:
+    """One resource per statistics endpoint (see `settings.ENDPOINTS`), plus `domains` and `goals`.
+
+    Without `end_date` each resource continues from its saved day cursor, re-reading `lookback_days` because
+    Pirsch restates recent days; with `start_date`..`end_date` exactly that range is loaded and no state moves.
+    """
+    require("pirsch", client_id=client_id, client_secret=client_secret)
+    check_base_url(base_url, "sources.pirsch.base_url")
+    check_timezone(timezone)
+    if lookback_days < 0:
+        raise ConfigError(f"sources.pirsch.lookback_days must be 0 or more, not {lookback_days}")
+    first_day = (
+        parse_date(start_date, "start_date")
+        if start_date
+        else today_in(timezone) - dt.timedelta(days=DEFAULT_HISTORY_DAYS)
+    )
+    last_day = parse_date(end_date, "end_date") if end_date else None
+    if last_day and last_day < first_day:
+        raise ConfigError(f"end_date {last_day} is before start_date {first_day}")
+
+    client = PirschClient(base_url, client_id, client_secret, timeout=request_timeout)
+    domains = select_domains(client.domains(), domain_ids)
+    stats = StatsReader(client, [domain["id"] for domain in domains], timezone)
+
+    yield dlt.resource(
+        [DOMAINS.arrow(domains)] if domains else [],
+        name="domains",
+        write_disposition="replace",
+        primary_key=DOMAINS.primary_key,
+        columns=DOMAINS.hints(),
+    )
+    yield dlt.resource(
+        stats.goals(),
+        name="goals",
+        write_disposition="replace",
+        primary_key=GOALS.primary_key,
+        columns=GOALS.hints(),
+    )
+    for endpoint in ENDPOINTS:
+        resource = stats_resource(stats, endpoint, first_day, last_day, lookback_days)
+        if endpoint.table == "keywords":
+            resource.selected = keywords
+        yield resource
+        if endpoint.table == "events":
+            yield resource | event_metadata(stats)
+
+
+def select_domains(available: list[dict[str, Any]], wanted: Sequence[str] | None) -> list[dict[str, Any]]:
+    if isinstance(wanted, str):
+        wanted = [part.strip() for part in wanted.split(",") if part.strip()]
+    if not wanted:
+        return available
+    known = {domain["id"]: domain for domain in available}
+    unknown = [domain_id for domain_id in wanted if domain_id not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown pirsch domain id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in "
+            f"sources.pirsch.domain_ids: this client can read {', '.join(sorted(known)) or 'no domains'}"
+        )
+    return [known[domain_id] for domain_id in wanted]
+
+
+DOMAINS = TableSpec(DOMAIN_COLUMNS, ("id",))
+GOALS = TableSpec(GOAL_COLUMNS, ("id",))
+
+
+def statistics_table(dimensions: dict[str, ColumnType], metrics: dict[str, ColumnType]) -> TableSpec:
+    """Every statistics row: (domain_id, day, dimensions) as key, the timezone it was bucketed in, metrics."""
+    return TableSpec({**ROW_KEY, **dimensions, **ROW_TIMEZONE, **metrics}, (*ROW_KEY, *dimensions))
+
+
+class StatsReader:
+    """Requests statistics for the selected domains and turns answers into rows keyed by domain and day."""
+
+    def __init__(self, client: PirschClient, domain_ids: list[str], timezone: str) -> None:
+        self.client = client
+        self.domain_ids = domain_ids
+        self.timezone = timezone
+
+    def goals(self) -> Iterator[pa.Table]:
+        for domain_id in self.domain_ids:
+            goals = self.client.goals(domain_id)
+            if goals:
+                yield GOALS.arrow(goals)
+
+    def params(self, domain_id: str, start: dt.date, end: dt.date, **extra: str) -> dict[str, str]:
+        return {"id": domain_id, "from": start.isoformat(), "to": end.isoformat(), "tz": self.timezone, **extra}
+
+    def rows(self, endpoint: Endpoint, domain_id: str, start: dt.date, end: dt.date) -> Iterator[list[dict[str, Any]]]:
+        """Pages of rows for one domain: series over [start, end], the others for the single day `start`."""
+        params = self.params(domain_id, start, end, **endpoint.params)
+        if endpoint.kind == "series":
+            series = self.client.get(endpoint.path, {**params, "scale": "day"}) or []
+            yield [self.stamp(row, domain_id, str(row.get("day", ""))[:10]) for row in series]
+        elif endpoint.kind == "object":
+            answer = self.client.get(endpoint.path, params) or {}
+            yield [self.stamp(dict(answer), domain_id, start.isoformat())]
+        else:
+            for page in self.client.pages(endpoint.path, params):
+                yield [
+                    self.stamp(flatten(endpoint, row), domain_id, start.isoformat(), endpoint.dimensions)
+                    for row in page
+                ]
+
+    def stamp(
+        self, row: dict[str, Any], domain_id: str, day: str, dimensions: dict[str, ColumnType] | None = None
+    ) -> dict[str, Any]:
+        row["domain_id"] = domain_id
+        row["day"] = day
+        row["timezone"] = self.timezone
+        for name, kind in (dimensions or {}).items():
+            if row.get(name) is None and kind == "text":
+                row[name] = ""  # key columns cannot be null; Pirsch sends null for "(none)"
+        return row
+
+
+def flatten(endpoint: Endpoint, row: dict[str, Any]) -> dict[str, Any]:
+    """Shapes that are not flat in the API: goals nest `page_goal`/`stats`."""
+    if endpoint.table == "conversion_goals":
+        goal, stats = row.get("page_goal") or {}, row.get("stats") or {}
+        return {
+            "goal_id": goal.get("id"),
+            "name": goal.get("name"),
+            "path_pattern": goal.get("path_pattern"),
+            "pattern": goal.get("pattern"),
+            **stats,
+        }
+    return row
+
+
+def stats_resource(
+    stats: StatsReader, endpoint: Endpoint, first_day: dt.date, last_day: dt.date | None, lookback_days: int
+) -> DltResource:
+    table = statistics_table(endpoint.dimensions, endpoint.metrics)
+    cursor = day_cursor(first_day, last_day, lookback_days)
+
+    def load(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[pa.Table]:
+        span = days_to_load(day, stats.timezone)
+        if span is None:
+            return
+        unit: WindowUnit = SERIES_WINDOW if endpoint.kind == "series" else "day"
+        windows = split_windows(span[0], span[1], unit, stats.timezone)
+        monitor = current_monitor()
+        monitor.task(endpoint.table, len(windows) * len(stats.domain_ids))
+        for domain_id in stats.domain_ids:
+            for window in windows:
+                rows = 0
+                for page in stats.rows(endpoint, domain_id, window.start, window.end):
+                    if page:
+                        rows += len(page)
+                        yield table.arrow(page)
+                monitor.advance(endpoint.table, rows=rows)
+
+    return dlt.resource(
+        load,
+        name=endpoint.table,
+        write_disposition="merge",
+        primary_key=table.primary_key,
+        columns=table.hints(),
+        parallelized=True,
+    )
+
+
+def event_metadata(stats: StatsReader) -> DltResource:
+    """One breakdown per event and meta key and day, driven by the `events` rows just read."""
+    table = statistics_table(EVENT_METADATA_DIMENSIONS, EVENT_METADATA_METRICS)
+
+    def load(events: pa.Table) -> Iterator[pa.Table]:
+        for event in events.select(["domain_id", "day", "name", "meta_keys"]).to_pylist():
+            for meta_key in json.loads(event["meta_keys"] or "[]"):
+                params = stats.params(
+                    event["domain_id"], event["day"], event["day"], event=event["name"], event_meta_key=meta_key
+                )
+                for page in stats.client.pages(EVENT_METADATA_PATH, params):
+                    rows = [
+                        stats.stamp(
+                            {**row, "event_name": event["name"], "meta_key": meta_key},
+                            event["domain_id"],
+                            event["day"].isoformat(),
+                            EVENT_METADATA_DIMENSIONS,
+                        )
+                        for row in page
+                    ]
+                    yield table.arrow(rows)
+
+    return dlt.transformer(
+        load,
+        name=EVENT_METADATA_TABLE,
+        write_disposition="merge",
+        primary_key=table.primary_key,
+        columns=table.hints(),
+    )
+
+
+def check_connection() -> str:
+    """`clickhaul check pirsch`: a token and the domain list prove credentials and reachability."""
+    return _check()
+
+
+@with_config(sections=("sources", "pirsch"))
+def _check(
+    client_id: str = dlt.secrets.value,
+    client_secret: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+) -> str:
+    require("pirsch", client_id=client_id, client_secret=client_secret)
+    check_base_url(base_url, "sources.pirsch.base_url")
+    client = PirschClient(base_url, client_id, client_secret, timeout=30.0)
+    try:
+        domains = client.domains()
+    finally:
+        client.close()
+    names = ", ".join(f"{d.get('hostname')} ({d.get('id')})" for d in domains) or "none"
+    return f"pirsch at {base_url}: credentials accepted, {len(domains)} domain(s): {names}"
