@@ -52,7 +52,7 @@ def handle_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-SOURCE = click.Choice(sorted(VENDORS), case_sensitive=False)
+SOURCE = click.Choice(list(VENDORS), case_sensitive=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -153,6 +153,11 @@ def demo(database: str, progress: str) -> None:
 
 def main() -> None:
     cli(prog_name="clickhaul")
+
+
+from .commands import register_all  # noqa: E402 - the commands attach to `cli`, defined above
+
+register_all(cli)
 
 
 if __name__ == "__main__":

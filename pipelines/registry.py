@@ -1,86 +1,37 @@
-"""Every vendor clickhaul knows, by name. Entries are import paths so a command loads only the vendor it runs.
-
-To add a vendor: give it a `VendorSpec` here. Its source function must accept `start_date` and `end_date`
-(the CLI's --start/--end), its check function takes no arguments and returns a one-line description of what it
-reached, and its demo function takes the started simulator and returns a `DemoPlan`.
-"""
+"""Every vendor clickhaul knows, by name: each `sources/<vendor>/settings.py` that defines `VENDOR_SPEC`."""
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import pkgutil
 
+import sources
 from sources.common.errors import ConfigError
+from sources.common.spec import DemoPlan, VendorSpec
+
+__all__ = ["VENDORS", "DemoPlan", "VendorSpec", "vendor"]
 
 
-def load_object(path: str) -> Any:
-    module_name, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+def discover() -> dict[str, VendorSpec]:
+    found = []
+    for module in pkgutil.iter_modules(sources.__path__):
+        if not module.ispkg or module.name == "common":
+            continue
+        try:
+            settings = importlib.import_module(f"sources.{module.name}.settings")
+        except ModuleNotFoundError:
+            continue
+        spec = getattr(settings, "VENDOR_SPEC", None)
+        if isinstance(spec, VendorSpec):
+            found.append(spec)
+    return {spec.name: spec for spec in sorted(found, key=lambda spec: (spec.demo_order, spec.name))}
 
 
-@dataclass(frozen=True)
-class DemoPlan:
-    """How the demo points a source at its simulator: config as environment variables, and the days to load."""
-
-    env: Mapping[str, str]
-    start: dt.date
-    end: dt.date
-    source_kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class VendorSpec:
-    name: str
-    source: str  # "module:function" of the @dlt.source
-    check: str  # "module:function" () -> str
-    simulator: str  # "module:Class" of the simulator, constructed with no arguments for `simulate`
-    demo: str  # "module:function" (simulator) -> DemoPlan
-    resources: tuple[str, ...]
-    default_resources: tuple[str, ...] | None = None  # None: all
-    summary: str = ""
-
-    def source_function(self) -> Callable[..., Any]:
-        return load_object(self.source)  # type: ignore[no-any-return]
-
-    def check_function(self) -> Callable[[], str]:
-        return load_object(self.check)  # type: ignore[no-any-return]
-
-    def simulator_class(self) -> Callable[..., Any]:
-        return load_object(self.simulator)  # type: ignore[no-any-return]
-
-    def demo_function(self) -> Callable[[Any], DemoPlan]:
-        return load_object(self.demo)  # type: ignore[no-any-return]
-
-
-VENDORS: dict[str, VendorSpec] = {}
-
-
-def register(spec: VendorSpec) -> VendorSpec:
-    VENDORS[spec.name] = spec
-    return spec
+VENDORS: dict[str, VendorSpec] = discover()
 
 
 def vendor(name: str) -> VendorSpec:
     try:
         return VENDORS[name]
     except KeyError:
-        raise ConfigError(f"unknown source {name!r}: choose one of {', '.join(sorted(VENDORS))}") from None
-
-
-# --- the vendors ------------------------------------------------------------------------------------------
-from sources.pirsch.settings import RESOURCE_NAMES as _PIRSCH_RESOURCES  # noqa: E402
-
-register(
-    VendorSpec(
-        name="pirsch",
-        source="sources.pirsch:pirsch_source",
-        check="sources.pirsch:check_connection",
-        simulator="simulators.pirsch:PirschSimulator",
-        demo="simulators.pirsch:demo_plan",
-        resources=_PIRSCH_RESOURCES,
-        summary="Pirsch date-range statistics per domain and day",
-    )
-)
+        raise ConfigError(f"unknown source {name!r}: choose one of {', '.join(VENDORS)}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +25,9 @@ from sources.common.windows import parse_date
 from .registry import VendorSpec
 
 log = logging.getLogger("clickhaul.run")
+
+# Arrow pages and dict rows may share a table; both must carry _dlt_load_id ("latest load wins" downstream).
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 

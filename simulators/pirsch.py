@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipelines.registry import DemoPlan
 from simulators.harness import (
     Faults,
     Request,
@@ -30,6 +29,7 @@ from simulators.harness import (
     json_response,
     stable_seed,
 )
+from sources.common.spec import DemoPlan
 
 DEMO_CLIENT_ID = "clickhaul-demo-client-0000000000000"
 DEMO_CLIENT_SECRET = "pirsch-demo-secret-5f0c9e2b7d4a41c8b3e6a9d2c7f1e8b4"

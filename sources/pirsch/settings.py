@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sources.common.arrow import ColumnType
+from sources.common.spec import VendorSpec
 from sources.common.windows import WindowUnit
 
 DEFAULT_BASE_URL = "https://api.pirsch.io"
@@ -218,4 +219,15 @@ RESOURCE_NAMES: tuple[str, ...] = (
     "goals",
     *(endpoint.table for endpoint in ENDPOINTS),
     EVENT_METADATA_TABLE,
+)
+
+VENDOR_SPEC = VendorSpec(
+    name="pirsch",
+    source="sources.pirsch:pirsch_source",
+    check="sources.pirsch:check_connection",
+    simulator="simulators.pirsch:PirschSimulator",
+    demo="simulators.pirsch:demo_plan",
+    resources=RESOURCE_NAMES,
+    summary="Pirsch date-range statistics per domain and day",
+    demo_order=10,
 )

@@ -1,0 +1,55 @@
+"""How a vendor plugs into the CLI and the demo: a `VendorSpec` in `sources/<vendor>/settings.py`.
+
+Entries are import paths so a command imports only the vendor it runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def load_object(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """How the demo points a source at its simulator: config as environment variables, and the days to load."""
+
+    env: Mapping[str, str]
+    start: dt.date
+    end: dt.date
+    source_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VendorSpec:
+    """`source` must accept `start_date` and `end_date` (the CLI's --start/--end); `check` takes no arguments and
+    returns one line saying what it reached; `demo` takes the started simulator and returns a `DemoPlan`."""
+
+    name: str
+    source: str  # "module:function" of the @dlt.source
+    check: str  # "module:function" () -> str
+    simulator: str  # "module:Class", constructible with keyword `port` only
+    demo: str  # "module:function" (simulator) -> DemoPlan
+    resources: tuple[str, ...]
+    default_resources: tuple[str, ...] | None = None  # None: what the source selects itself
+    summary: str = ""
+    demo_order: int = 100
+
+    def source_function(self) -> Callable[..., Any]:
+        return load_object(self.source)  # type: ignore[no-any-return]
+
+    def check_function(self) -> Callable[[], str]:
+        return load_object(self.check)  # type: ignore[no-any-return]
+
+    def simulator_class(self) -> Callable[..., Any]:
+        return load_object(self.simulator)  # type: ignore[no-any-return]
+
+    def demo_function(self) -> Callable[[Any], DemoPlan]:
+        return load_object(self.demo)  # type: ignore[no-any-return]

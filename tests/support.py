@@ -1,0 +1,107 @@
+"""What every vendor's tests share: run a source into a throwaway DuckDB, query it, run the CLI, audit secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+
+from pipelines.registry import vendor
+from pipelines.runner import RunSummary, run_vendor
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class Loader:
+    """Runs one vendor into `<workdir>/load.duckdb` with its pipeline state in `<workdir>/pipelines`."""
+
+    vendor: str
+    workdir: Path
+    env: Mapping[str, str]
+    pipeline_name: str = "test_pipeline"
+
+    @property
+    def database(self) -> Path:
+        return self.workdir / "load.duckdb"
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.workdir / "pipelines"
+
+    def run(self, start: Any = None, end: Any = None, **kwargs: Any) -> RunSummary:
+        with environment(self.env):
+            return run_vendor(
+                vendor(self.vendor),
+                start=start,
+                end=end,
+                pipeline_name=self.pipeline_name,
+                pipelines_dir=str(self.pipelines_dir),
+                progress="off",
+                destination_config=dlt.destinations.duckdb(str(self.database)),
+                **kwargs,
+            )
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.database), read_only=True) as connection:
+            return connection.execute(sql, params or []).fetchall()
+
+    def count(self, table: str, where: str = "true") -> int:
+        return int(self.query(f"select count(*) from {self.vendor}.{table} where {where}")[0][0])
+
+    def tables(self) -> set[str]:
+        rows = self.query(
+            "select table_name from information_schema.tables where table_schema = ? and table_name not like '_dlt%'",
+            [self.vendor],
+        )
+        return {row[0] for row in rows}
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """The real `clickhaul` command in a subprocess, as a user runs it."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=str(cwd or ROOT),
+        timeout=timeout,
+    )
+
+
+def files_containing(root: Path, needles: Sequence[str]) -> list[tuple[Path, str]]:
+    """Every file under `root` (DuckDB files, dlt state and traces, logs) that holds one of `needles`."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        for needle in needles:
+            if needle.encode() in data:
+                found.append((path, needle))
+    return found
