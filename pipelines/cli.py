@@ -140,6 +140,11 @@ def simulate(source: str, port: int) -> None:
     simulator.serve_forever()
 
 
+@cli.group()
+def push() -> None:
+    """Send rows from a loaded table back to a vendor (Matomo tracking, Webtrekk importData)."""
+
+
 @cli.command()
 @click.option("--database", default="clickhaul_demo.duckdb", show_default=True, help="DuckDB file to load into.")
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="off", show_default=True)

@@ -1,0 +1,1 @@
+"""dlt destinations that send warehouse rows to vendors."""
