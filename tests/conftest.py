@@ -4,15 +4,19 @@ import os
 
 import pytest
 
-from sources.common import redact
+from sources.common.redact import forget_secrets
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # dlt must not read a developer's .dlt/secrets.toml or home config during tests.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    # Retries keep their shape (attempt bounds, Retry-After) but with delays small enough for a test suite.
+    os.environ.setdefault("CLICKHAUL_RETRY_BASE_DELAY", "0.01")
+    os.environ.setdefault("CLICKHAUL_RETRY_MAX_DELAY", "0.1")
+    os.environ.setdefault("CLICKHAUL_RETRY_AFTER_FLOOR", "0.01")
 
 
 @pytest.fixture(autouse=True)
 def _clean_secret_registry() -> None:
-    redact.forget_secrets()
+    forget_secrets()

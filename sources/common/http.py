@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
 import threading
 from collections.abc import Callable, Mapping
@@ -16,7 +17,7 @@ import httpx
 import tenacity
 
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import AuthError, RateLimitedError, TransientError, VendorError
+from .errors import AuthError, ConfigError, RateLimitedError, TransientError, VendorError
 from .monitor import current_monitor
 from .ratelimit import RateLimiter
 from .redact import redact, register_secret
@@ -40,6 +41,27 @@ class RetryPolicy:
     max_delay: float = 60.0
     retry_after_floor: float = 0.5  # `Retry-After: 0` must not become a tight loop
     retry_after_cap: float = 900.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """Defaults, overridable for every vendor at once with CLICKHAUL_RETRY_* variables (tests shrink delays)."""
+        values: dict[str, Any] = {}
+        for name, kind in (
+            ("max_attempts", int),
+            ("max_elapsed_seconds", float),
+            ("base_delay", float),
+            ("max_delay", float),
+            ("retry_after_floor", float),
+            ("retry_after_cap", float),
+        ):
+            variable = "CLICKHAUL_" + (name if name.startswith("retry_") else f"retry_{name}").upper()
+            raw = os.environ.get(variable)
+            if raw:
+                try:
+                    values[name] = kind(raw)
+                except ValueError:
+                    raise ConfigError(f"{variable}={raw!r} is not a number") from None
+        return cls(**values)
 
 
 @dataclass
@@ -117,7 +139,7 @@ class HttpClient:
         self.vendor = vendor
         self.auth = auth
         self.limiter = limiter
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy.from_env()
         self.clock = clock
         self.error_message = error_message
         self.stats = stats or RequestStats()
@@ -289,17 +311,21 @@ class TokenAuth:
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
-        self._expires_at: float | None = None
+        self._renew_at: float | None = None
         self.fetches = 0
 
     def token(self) -> str:
         with self._lock:
-            if self._token is None or (
-                self._expires_at is not None and self._clock.time() >= self._expires_at - self._margin
-            ):
+            if self._token is None or (self._renew_at is not None and self._clock.time() >= self._renew_at):
                 token, expires_at = self._fetch()
                 register_secret(token)
-                self._token, self._expires_at = token, expires_at
+                now = self._clock.time()
+                # Renew `margin` before expiry, but never sooner than half the lifetime: a short-lived token
+                # must not be fetched on every call (token endpoints are rate limited too).
+                self._renew_at = (
+                    None if expires_at is None else max(expires_at - self._margin, now + (expires_at - now) / 2)
+                )
+                self._token = token
                 self.fetches += 1
             return self._token
 

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipelines.registry import VENDORS
+from pipelines.runner import build_source
+from sources.common.spec import DemoPlan
+from tests.support import environment
+
+
+@pytest.mark.parametrize("name", list(VENDORS))
+def test_declared_resources_match_the_source(name: str) -> None:
+    """The CLI validates --resources against the spec before any request; the spec must tell the truth."""
+    spec = VENDORS[name]
+    simulator = spec.simulator_class()(port=0)
+    with simulator:
+        plan: DemoPlan = spec.demo_function()(simulator)
+        with environment(plan.env):
+            source = build_source(spec, start_date=plan.start, end_date=plan.end, **plan.source_kwargs)
+    assert set(source.resources.keys()) == set(spec.resources)
+    assert plan.start <= plan.end <= dt.date.today()
