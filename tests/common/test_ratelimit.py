@@ -61,9 +61,8 @@ def test_threads_share_one_limiter() -> None:
 
     def worker() -> None:
         for _ in range(3):
-            with limiter.slot():
-                with lock:
-                    stamps.append(limiter.clock.monotonic())
+            with limiter.slot(), lock:
+                stamps.append(limiter.clock.monotonic())
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
