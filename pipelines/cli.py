@@ -136,7 +136,8 @@ def simulate(source: str, port: int) -> None:
     click.echo("point clickhaul at it with:")
     for key, value in plan.env.items():
         click.echo(f"  export {key}={value}")
-    click.echo(f"data covers {plan.start}..{plan.end}; Ctrl-C to stop")
+    click.echo(f"then e.g.: clickhaul run {spec.name} --start {plan.start} --end {plan.end}")
+    click.echo("Ctrl-C stops the simulator")
     simulator.serve_forever()
 
 

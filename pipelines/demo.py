@@ -58,12 +58,13 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
     with duckdb.connect(str(database_path), read_only=True) as connection:
         tables = connection.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_name not like '\\_dlt%' escape '\\' order by 1, 2"
+            "where table_name not like '\\_dlt%' escape '\\' and table_schema not like '%\\_staging' escape '\\' "
+            "order by 1, 2"
         ).fetchall()
         echo(f"\n{database_path} holds:")
         for schema, table in tables:
             count = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]  # type: ignore[index]
             totals[f"{schema}.{table}"] = count
-            echo(f"  {schema}.{table:<36} {count:>10,} rows")
+            echo(f"  {schema + '.' + table:<48} {count:>10,} rows")
     echo(f"\nexplore it: python -c \"import duckdb; duckdb.connect('{database}').sql('show all tables').show()\"")
     return totals

@@ -28,6 +28,8 @@ log = logging.getLogger("clickhaul.run")
 
 # Arrow pages and dict rows may share a table; both must carry _dlt_load_id ("latest load wins" downstream).
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# Merge staging tables are only needed during a load; emptying them keeps the DuckDB file from growing.
+os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
