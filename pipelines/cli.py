@@ -77,6 +77,13 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="Progress display: a bar on a terminal, log lines for schedulers.",
 )
+@click.option(
+    "--on-pending",
+    type=click.Choice(["load", "drop", "fail"]),
+    default="load",
+    show_default=True,
+    help="What to do with load packages a failed run left behind (default: load them first).",
+)
 @handle_errors
 def run(
     source: str,
@@ -87,6 +94,7 @@ def run(
     dataset: str | None,
     pipeline_name: str | None,
     progress: str,
+    on_pending: str,
 ) -> None:
     """Load SOURCE: an incremental run from saved state, or exactly --start..--end."""
     from .runner import run_vendor
@@ -100,8 +108,81 @@ def run(
         dataset=dataset,
         pipeline_name=pipeline_name,
         progress=progress,  # type: ignore[arg-type]
+        on_pending=on_pending,
     )
     click.echo(summary.render())
+
+
+@cli.command()
+@click.argument("source", type=SOURCE)
+@click.option("--start", metavar="YYYY-MM-DD", required=True, help="First day (inclusive).")
+@click.option("--end", metavar="YYYY-MM-DD", required=True, help="Last day (inclusive).")
+@click.option(
+    "--chunk",
+    type=click.Choice(["day", "week", "month"]),
+    default="day",
+    show_default=True,
+    help="Window size: each window is loaded and recorded before the next.",
+)
+@click.option("--workers", type=int, default=None, help="Parallel extraction threads per window (default: dlt's 5).")
+@click.option("--resources", metavar="A,B", help="Only these resources (comma separated).")
+@click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination name.")
+@click.option("--dataset", help="Dataset (schema) name. Default: the source name.")
+@click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>.")
+@click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto", show_default=True)
+@click.option(
+    "--on-pending",
+    type=click.Choice(["load", "drop", "fail"]),
+    default="load",
+    show_default=True,
+    help="What to do with load packages a failed run left behind.",
+)
+@handle_errors
+def backfill(
+    source: str,
+    start: str,
+    end: str,
+    chunk: str,
+    workers: int | None,
+    resources: str | None,
+    destination: str,
+    dataset: str | None,
+    pipeline_name: str | None,
+    progress: str,
+    on_pending: str,
+) -> None:
+    """Load SOURCE for --start..--end window by window; after a crash or Ctrl-C, the same command continues."""
+    from .backfill import run_backfill
+
+    summary = run_backfill(
+        vendor(source.lower()),
+        start=start,
+        end=end,
+        chunk=chunk,  # type: ignore[arg-type]
+        workers=workers,
+        resources=resources,
+        destination=destination,
+        dataset=dataset,
+        pipeline_name=pipeline_name,
+        progress=progress,  # type: ignore[arg-type]
+        on_pending=on_pending,
+    )
+    click.echo(summary.render())
+    if summary.interrupted:
+        sys.exit(130)
+
+
+@cli.command()
+@click.argument("source", type=SOURCE, required=False)
+@click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>.")
+@handle_errors
+def status(source: str | None, pipeline_name: str | None) -> None:
+    """Last run, cursor, backfill progress, rows per table and last error, per source."""
+    from .status import pipeline_status
+
+    names = [source.lower()] if source else list(VENDORS)
+    for name in names:
+        click.echo(pipeline_status(vendor(name), pipeline_name).render())
 
 
 @cli.command()

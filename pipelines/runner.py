@@ -22,6 +22,7 @@ from sources.common.monitor import ProgressMode, RunMonitor, set_monitor
 from sources.common.redact import redact
 from sources.common.windows import parse_date
 
+from .journal import Journal
 from .registry import VendorSpec
 
 log = logging.getLogger("clickhaul.run")
@@ -131,6 +132,102 @@ def monitored(progress: ProgressMode) -> Iterator[RunMonitor]:
         set_monitor(previous)
 
 
+OnPending = str  # "load" | "drop" | "fail"
+ON_PENDING = ("load", "drop", "fail")
+
+
+def open_pipeline(
+    spec: VendorSpec,
+    *,
+    pipeline_name: str | None,
+    dataset: str | None,
+    destination: str,
+    destination_config: Any,
+    pipelines_dir: str | None,
+) -> dlt.Pipeline:
+    options: dict[str, Any] = {"pipelines_dir": pipelines_dir} if pipelines_dir else {}
+    return dlt.pipeline(
+        pipeline_name=check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}"),
+        destination=destination_config or destination,
+        dataset_name=dataset or spec.name,
+        **options,
+    )
+
+
+def settle_pending(pipeline: dlt.Pipeline, on_pending: OnPending) -> int:
+    """Packages a failed run left behind: dlt would load them and silently skip new data; we decide first."""
+    if on_pending not in ON_PENDING:
+        raise ConfigError(f"--on-pending {on_pending!r} is unknown: use one of {', '.join(ON_PENDING)}")
+    pending = len(pipeline.list_extracted_load_packages()) + len(pipeline.list_normalized_load_packages())
+    if not pending:
+        return 0
+    if on_pending == "fail":
+        raise ClickhaulError(
+            f"pipeline {pipeline.pipeline_name} has {pending} pending load package(s) from an earlier failed run: "
+            "re-run with --on-pending load to load them first, or --on-pending drop to discard them"
+        )
+    if on_pending == "drop":
+        pipeline.drop_pending_packages()
+        log.warning("dropped %d pending load package(s) of pipeline %s", pending, pipeline.pipeline_name)
+    else:
+        log.warning("loading %d pending load package(s) left by an earlier failed run first", pending)
+        try:
+            pipeline.normalize()
+            pipeline.load()
+        except PipelineStepFailed as error:
+            raise ClickhaulError(
+                f"the {pending} pending load package(s) of pipeline {pipeline.pipeline_name} still fail to load "
+                f"({redact(str(root_cause(error)))[:300]}): fix the destination, or re-run with --on-pending drop"
+            ) from None
+    return pending
+
+
+def extract_and_load(pipeline: dlt.Pipeline, spec: VendorSpec, source: Any) -> dict[str, int]:
+    """One dlt run; returns rows per table. dlt's wrapped errors become the error a user can act on."""
+    try:
+        pipeline.run(source)
+    except PipelineStepFailed as error:
+        cause = root_cause(error)
+        if isinstance(cause, ConfigFieldMissingException):
+            raise translate_config_error(spec.name, cause) from None
+        if isinstance(cause, ClickhaulError):
+            raise cause from None
+        raise ClickhaulError(f"{spec.name} run failed in step {error.step}: {redact(str(cause))}") from None
+    trace = pipeline.last_trace
+    normalize = trace.last_normalize_info if trace else None
+    return {
+        table: count
+        for table, count in (normalize.row_counts if normalize else {}).items()
+        if not table.startswith("_dlt")
+    }
+
+
+def summarize(
+    spec: VendorSpec,
+    pipeline: dlt.Pipeline,
+    monitor: RunMonitor,
+    rows: dict[str, int],
+    began: float,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> RunSummary:
+    waits, waited = monitor.rate_limit_waits
+    return RunSummary(
+        vendor=spec.name,
+        pipeline=pipeline.pipeline_name,
+        destination=str(pipeline.destination.destination_name) if pipeline.destination else "?",
+        dataset=pipeline.dataset_name,
+        start=start,
+        end=end,
+        rows=rows,
+        requests=monitor.requests,
+        retries=monitor.retries,
+        rate_limit_waits=waits,
+        rate_limit_wait_seconds=waited,
+        seconds=time.monotonic() - began,
+    )
+
+
 def run_vendor(
     spec: VendorSpec,
     *,
@@ -144,14 +241,14 @@ def run_vendor(
     progress: ProgressMode = "auto",
     source_kwargs: Mapping[str, Any] | None = None,
     destination_config: Any = None,
+    on_pending: OnPending = "load",
 ) -> RunSummary:
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
         end.isoformat() if isinstance(end, dt.date) else end,
     )
     selected = parse_resources(spec, resources)
-    pipeline_name = check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
-    dataset = dataset or spec.name
+    check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
     kwargs: dict[str, Any] = dict(source_kwargs or {})
     if start_date:
         kwargs["start_date"] = start_date
@@ -162,38 +259,21 @@ def run_vendor(
         source = build_source(spec, **kwargs)
         if selected:
             source = source.with_resources(*selected)
-        options: dict[str, Any] = {"pipelines_dir": pipelines_dir} if pipelines_dir else {}
-        pipeline = dlt.pipeline(
-            pipeline_name=pipeline_name, destination=destination_config or destination, dataset_name=dataset, **options
-        )
-        try:
-            pipeline.run(source)
-        except PipelineStepFailed as error:
-            cause = root_cause(error)
-            if isinstance(cause, ConfigFieldMissingException):
-                raise translate_config_error(spec.name, cause) from None
-            if isinstance(cause, ClickhaulError):
-                raise cause from None
-            raise ClickhaulError(f"{spec.name} run failed in step {error.step}: {redact(str(cause))}") from None
-        trace = pipeline.last_trace
-        normalize = trace.last_normalize_info if trace else None
-        rows = {
-            table: count
-            for table, count in (normalize.row_counts if normalize else {}).items()
-            if not table.startswith("_dlt")
-        }
-        waits, waited = monitor.rate_limit_waits
-        return RunSummary(
-            vendor=spec.name,
-            pipeline=pipeline_name,
-            destination=str(pipeline.destination.destination_name) if pipeline.destination else destination,
+        pipeline = open_pipeline(
+            spec,
+            pipeline_name=pipeline_name,
             dataset=dataset,
-            start=start_date,
-            end=kwargs.get("end_date"),
-            rows=rows,
-            requests=monitor.requests,
-            retries=monitor.retries,
-            rate_limit_waits=waits,
-            rate_limit_wait_seconds=waited,
-            seconds=time.monotonic() - began,
+            destination=destination,
+            destination_config=destination_config,
+            pipelines_dir=pipelines_dir,
         )
+        journal = Journal.of(pipeline)
+        try:
+            settle_pending(pipeline, on_pending)
+            rows = extract_and_load(pipeline, spec, source)
+        except ClickhaulError as error:
+            journal.record_error(str(error))
+            raise
+        summary = summarize(spec, pipeline, monitor, rows, began, start_date, kwargs.get("end_date"))
+        journal.record_success(summary)
+        return summary

@@ -235,6 +235,8 @@ class SimulatorServer:
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real vendors do
+            # Headers and body are written separately: with Nagle and delayed ACKs each answer would wait ~40 ms.
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 parts = urlsplit(self.path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
 
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
@@ -52,3 +54,20 @@ def check_base_url(url: str, key: str) -> str:
     if parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS and not parts.hostname.startswith("127."):
         raise ConfigError(f"{key} {url!r} uses plain HTTP: credentials would travel unencrypted; use https://")
     return url
+
+
+def config_list(value: Any, key: str) -> list[Any] | None:
+    """A list setting from TOML (already a list) or an environment variable (a JSON list, or comma-separated)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.startswith("["):
+            return [part.strip() for part in text.split(",") if part.strip()]
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ConfigError(f"{key} {text!r} is not a list: write [\"a\", \"b\"] or a,b") from None
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key} must be a list, not {value!r}")
+    return list(value)

@@ -143,9 +143,6 @@ class HttpClient:
         self.clock = clock
         self.error_message = error_message
         self.stats = stats or RequestStats()
-        current_monitor().register_http(self.stats)
-        if limiter is not None:
-            current_monitor().register_limiter(limiter.stats)
         self._http = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
@@ -236,6 +233,7 @@ class HttpClient:
         slot = self.limiter.acquire() if self.limiter else None
         try:
             self.stats.add(requests=1)
+            current_monitor().count(requests=1)
             try:
                 response = self._http.request(
                     method, url, params=params, json=json_body, data=data, headers=request_headers
@@ -283,7 +281,9 @@ class HttpClient:
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        self.stats.add(retries=1, rate_limited=int(isinstance(error, RateLimitedError)))
+        rate_limited = int(isinstance(error, RateLimitedError))
+        self.stats.add(retries=1, rate_limited=rate_limited)
+        current_monitor().count(retries=1, rate_limited=rate_limited)
         delay = state.next_action.sleep if state.next_action else 0.0
         log.info("%s: attempt %d failed (%s); retrying in %.1f s", self.vendor, state.attempt_number, error, delay)
 
@@ -312,9 +312,15 @@ class TokenAuth:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at: float | None = None
+        self._used = threading.local()
         self.fetches = 0
 
     def token(self) -> str:
+        token = self._current()
+        self._used.token = token
+        return token
+
+    def _current(self) -> str:
         with self._lock:
             if self._token is None or (self._renew_at is not None and self._clock.time() >= self._renew_at):
                 token, expires_at = self._fetch()
@@ -334,5 +340,8 @@ class TokenAuth:
         return {self._header: f"{self._scheme} {token}" if self._scheme else token}
 
     def invalidate(self) -> None:
+        """Drop the token this thread's failing request carried; when parallel workers all get 401 for one dead
+        token, the first fetches a new one and the others reuse it."""
         with self._lock:
-            self._token = None
+            if self._token is not None and self._token == getattr(self._used, "token", None):
+                self._token = None

@@ -11,11 +11,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from .http import RequestStats
-    from .ratelimit import LimiterStats
+from typing import Any, Literal
 
 ProgressMode = Literal["auto", "bar", "log", "off"]
 log = logging.getLogger("clickhaul.progress")
@@ -41,8 +37,11 @@ class RunMonitor:
             mode = "bar" if sys.stderr.isatty() else "log"
         self.mode = mode
         self.tasks: dict[str, TaskProgress] = {}
-        self.http: list[RequestStats] = []
-        self.limiters: list[LimiterStats] = []
+        self.requests = 0
+        self.retries = 0
+        self.rate_limited = 0
+        self.waits = 0
+        self.waited_seconds = 0.0
         self._lock = threading.Lock()
         self._log_every = log_every_seconds
         self._last_log = 0.0
@@ -61,14 +60,11 @@ class RunMonitor:
             )
             self._bar.start()
 
-    def register_http(self, stats: RequestStats) -> None:
+    def count(self, **counts: float) -> None:
+        """HTTP clients and limiters report here as they work; whichever run is current gets the counts."""
         with self._lock:
-            self.http.append(stats)
-
-    def register_limiter(self, stats: LimiterStats) -> None:
-        with self._lock:
-            if not any(known is stats for known in self.limiters):  # one limiter may serve several clients
-                self.limiters.append(stats)
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
 
     def task(self, name: str, total: int | None) -> None:
         with self._lock:
@@ -101,19 +97,8 @@ class RunMonitor:
                 )
 
     @property
-    def requests(self) -> int:
-        return sum(stats.requests for stats in self.http)
-
-    @property
-    def retries(self) -> int:
-        return sum(stats.retries for stats in self.http)
-
-    @property
     def rate_limit_waits(self) -> tuple[int, float]:
-        return (
-            sum(stats.waits for stats in self.limiters) + sum(stats.rate_limited for stats in self.http),
-            sum(stats.waited_seconds for stats in self.limiters),
-        )
+        return self.waits + self.rate_limited, self.waited_seconds
 
     def close(self) -> None:
         if self._bar is not None:

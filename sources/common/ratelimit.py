@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigError
+from .monitor import current_monitor
 
 _PENDING_POLL_SECONDS = 0.005
 
@@ -83,6 +84,7 @@ class RateLimiter:
                     if waited:
                         self.stats.waits += 1
                         self.stats.waited_seconds += waited
+                        current_monitor().count(waits=1, waited_seconds=waited)
                     return slot
             self.clock.sleep(delay)
             waited += delay

@@ -13,10 +13,11 @@ from dlt.common.configuration.inject import with_config
 from dlt.sources import DltResource
 
 from sources.common.arrow import ColumnType, TableSpec
-from sources.common.config import check_base_url, require
+from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ConfigError
 from sources.common.incremental import day_cursor, days_to_load
 from sources.common.monitor import current_monitor
+from sources.common.pool import shared_client
 from sources.common.windows import WindowUnit, check_timezone, parse_date, split_windows, today_in
 
 from .client import PirschClient
@@ -45,7 +46,7 @@ def pirsch_source(
     client_id: str = dlt.secrets.value,
     client_secret: str = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
-    domain_ids: Sequence[str] | None = None,
+    domain_ids: Any = None,
     timezone: str = "UTC",
     start_date: dt.date | str | None = None,
     end_date: dt.date | str | None = None,
@@ -72,8 +73,11 @@ def pirsch_source(
     if last_day and last_day < first_day:
         raise ConfigError(f"end_date {last_day} is before start_date {first_day}")
 
-    client = PirschClient(base_url, client_id, client_secret, timeout=request_timeout)
-    domains = select_domains(client.domains(), domain_ids)
+    client = shared_client(
+        lambda: PirschClient(base_url, client_id, client_secret, timeout=request_timeout),
+        "pirsch", base_url, client_id, client_secret, request_timeout,
+    )
+    domains = select_domains(client.domains(), config_list(domain_ids, "sources.pirsch.domain_ids"))
     stats = StatsReader(client, [domain["id"] for domain in domains], timezone)
 
     yield dlt.resource(
@@ -100,8 +104,6 @@ def pirsch_source(
 
 
 def select_domains(available: list[dict[str, Any]], wanted: Sequence[str] | None) -> list[dict[str, Any]]:
-    if isinstance(wanted, str):
-        wanted = [part.strip() for part in wanted.split(",") if part.strip()]
     if not wanted:
         return available
     known = {domain["id"]: domain for domain in available}

@@ -17,6 +17,7 @@ from sources.common.redact import register_secrets
 from .settings import API_PREFIX, PAGE_LIMIT
 
 VENDOR = "pirsch"
+DOMAIN_CACHE_SECONDS = 600.0
 
 
 def error_message(response: httpx.Response) -> str:
@@ -60,6 +61,8 @@ class PirschClient:
         self._client_id = client_id
         self._client_secret = client_secret
         self.page_limit = min(page_limit, PAGE_LIMIT)
+        self.clock = clock
+        self._domains: tuple[float, list[dict[str, Any]]] | None = None
         # The token endpoint allows 10 calls a minute: renew shortly before expiry and on 401, never otherwise.
         self.auth = TokenAuth(self._fetch_token, refresh_margin_seconds=60.0, clock=clock)
         self.http = HttpClient(
@@ -95,7 +98,11 @@ class PirschClient:
         return self.http.get(path, params=params)
 
     def domains(self) -> list[dict[str, Any]]:
-        return list(self.get("/domain") or [])
+        """Cached for the client's life: configuration endpoints allow 60 calls a minute, and a backfill builds
+        its source once per window."""
+        if self._domains is None or self.clock.time() - self._domains[0] > DOMAIN_CACHE_SECONDS:
+            self._domains = (self.clock.time(), list(self.get("/domain") or []))
+        return self._domains[1]
 
     def goals(self, domain_id: str) -> list[dict[str, Any]]:
         return list(self.get("/goal", {"id": domain_id}) or [])

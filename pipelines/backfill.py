@@ -1,0 +1,207 @@
+"""`clickhaul backfill`: a long range as a sequence of windows, each loaded and recorded before the next, so a
+crash, a kill or Ctrl-C costs at most the window in flight."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from sources.common.errors import ClickhaulError, ConfigError
+from sources.common.monitor import ProgressMode
+from sources.common.windows import WindowUnit, split_windows
+
+from .journal import Journal
+from .registry import VendorSpec
+from .runner import (
+    OnPending,
+    build_source,
+    extract_and_load,
+    monitored,
+    open_pipeline,
+    parse_range,
+    parse_resources,
+    settle_pending,
+    summarize,
+)
+
+log = logging.getLogger("clickhaul.backfill")
+
+MAX_WINDOWS = 5000  # ~13 years of days: more is a typo, not a backfill
+
+
+@dataclass
+class BackfillSummary:
+    vendor: str
+    pipeline: str
+    windows: int
+    skipped: int
+    loaded: int
+    interrupted: bool
+    rows: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    seconds: float = 0.0
+
+    def render(self) -> str:
+        state = (
+            f"stopped after {self.skipped + self.loaded} of {self.windows} windows: run the same command to continue"
+            if self.interrupted
+            else f"complete: {self.windows} windows ({self.skipped} already done, {self.loaded} loaded now)"
+        )
+        lines = [f"{self.vendor} backfill (pipeline {self.pipeline}) {state}"]
+        if self.rows:
+            width = max(len(name) for name in self.rows)
+            lines += [f"  {name:<{width}}  {count:>10,}" for name, count in sorted(self.rows.items())]
+        lines.append(f"  {sum(self.rows.values()):,} rows, {self.requests:,} requests, {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+class StopAfterWindow:
+    """First Ctrl-C (or SIGTERM): finish the window in flight, then stop. Second Ctrl-C: stop at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stop requested: finishing the current window (Ctrl-C again to abort it)")
+
+    @contextmanager
+    def installed(self) -> Iterator[StopAfterWindow]:
+        try:
+            previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread (e.g. inside a scheduler's worker): no signal handling
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run_backfill(
+    spec: VendorSpec,
+    *,
+    start: str | dt.date,
+    end: str | dt.date,
+    chunk: WindowUnit = "day",
+    workers: int | None = None,
+    resources: str | Sequence[str] | None = None,
+    destination: str = "duckdb",
+    dataset: str | None = None,
+    pipeline_name: str | None = None,
+    pipelines_dir: str | None = None,
+    progress: ProgressMode = "auto",
+    source_kwargs: Mapping[str, Any] | None = None,
+    destination_config: Any = None,
+    on_pending: OnPending = "load",
+    on_window: Callable[[str], None] | None = None,
+) -> BackfillSummary:
+    start_date, end_date = parse_range(
+        start.isoformat() if isinstance(start, dt.date) else start,
+        end.isoformat() if isinstance(end, dt.date) else end,
+    )
+    if start_date is None or end_date is None:
+        raise ConfigError("a backfill needs both --start and --end")
+    if workers is not None and not 1 <= workers <= 32:
+        raise ConfigError(f"--workers {workers} is out of range: use 1 to 32")
+    windows = split_windows(start_date, end_date, chunk)
+    if len(windows) > MAX_WINDOWS:
+        raise ConfigError(
+            f"{start_date}..{end_date} in {chunk} windows is {len(windows)} windows (limit {MAX_WINDOWS}): "
+            "check the dates, or use --chunk week or month"
+        )
+    selected = parse_resources(spec, resources)
+    names = [str(window) for window in windows]
+    key = f"{start_date}..{end_date}/{chunk}/{','.join(selected or ['*'])}"
+
+    began = time.monotonic()
+    totals: dict[str, int] = {}
+    requests = 0
+    loaded = 0
+    stopper = StopAfterWindow()
+    with monitored(progress) as monitor, stopper.installed():
+        pipeline = open_pipeline(
+            spec,
+            pipeline_name=pipeline_name,
+            dataset=dataset,
+            destination=destination,
+            destination_config=destination_config,
+            pipelines_dir=pipelines_dir,
+        )
+        journal = Journal.of(pipeline)
+        entry = journal.start_backfill(key, names, {"chunk": chunk, "resources": selected, "workers": workers})
+        done = set(entry["done"])
+        skipped = sum(1 for name in names if name in done)
+        if skipped:
+            log.warning("resuming %s: %d of %d windows already loaded", key, skipped, len(names))
+        monitor.task("windows", len(names))
+        monitor.advance("windows", skipped)
+        settle_pending(pipeline, on_pending)
+        for window, name in zip(windows, names, strict=True):
+            if name in done:
+                continue
+            if stopper.requested:
+                break
+            source = build_source(spec, start_date=window.start, end_date=window.end, **(source_kwargs or {}))
+            if selected:
+                source = source.with_resources(*selected)
+            try:
+                with extract_workers(workers):
+                    rows = extract_and_load(pipeline, spec, source)
+            except ClickhaulError as error:
+                journal.record_error(f"backfill window {name}: {error}")
+                raise ClickhaulError(
+                    f"backfill window {name} failed: {error} — windows before it are loaded; "
+                    "run the same command again to continue from this window"
+                ) from None
+            journal.window_done(key, name)
+            loaded += 1
+            for table, count in rows.items():
+                totals[table] = totals.get(table, 0) + count
+            requests = monitor.requests
+            monitor.advance("windows", rows=sum(rows.values()))
+            if on_window:
+                on_window(name)
+        interrupted = len(journal.backfill(key)["done"]) < len(names)  # type: ignore[index]
+        if not interrupted:
+            journal.record_success(summarize(spec, pipeline, monitor, totals, began, start_date, end_date))
+    return BackfillSummary(
+        vendor=spec.name,
+        pipeline=pipeline.pipeline_name,
+        windows=len(names),
+        skipped=skipped,
+        loaded=loaded,
+        interrupted=interrupted,
+        rows=totals,
+        requests=requests,
+        seconds=time.monotonic() - began,
+    )
+
+
+@contextmanager
+def extract_workers(workers: int | None) -> Iterator[None]:
+    """dlt's extraction threads: the resources of one window are read in parallel, sharing one rate limiter."""
+    if workers is None:
+        yield
+        return
+    key = "EXTRACT__WORKERS"
+    previous = os.environ.get(key)
+    os.environ[key] = str(workers)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous

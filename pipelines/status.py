@@ -1,0 +1,99 @@
+"""`clickhaul status`: what a person on call needs at 3 a.m. — last success, cursor, backfill progress, rows,
+last error — read from the pipeline's local state and its destination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import get_dlt_pipelines_dir
+
+from .journal import FILE_NAME, Journal
+from .registry import VendorSpec
+
+
+@dataclass
+class PipelineStatus:
+    vendor: str
+    pipeline: str
+    exists: bool
+    last_success: dict[str, Any] | None = None
+    last_error: dict[str, Any] | None = None
+    cursors: dict[str, Any] = field(default_factory=dict)
+    backfill: dict[str, Any] | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    rows_error: str | None = None
+
+    def render(self) -> str:
+        if not self.exists:
+            return f"{self.vendor}: no pipeline {self.pipeline} yet (run `clickhaul run {self.vendor}`)"
+        lines = [f"{self.vendor} (pipeline {self.pipeline})"]
+        if self.last_success:
+            success = self.last_success
+            span = f" {success.get('start')}..{success.get('end')}" if success.get("start") else ""
+            lines.append(
+                f"  last success: {success['at']}{span}, {sum((success.get('rows') or {}).values()):,} rows, "
+                f"{success.get('requests', 0):,} requests"
+            )
+        else:
+            lines.append("  last success: never")
+        if self.cursors:
+            values = sorted({str(value) for value in self.cursors.values()})
+            cursor = values[0] if len(values) == 1 else f"{values[0]} .. {values[-1]} (per table)"
+            lines.append(f"  cursor (last day loaded): {cursor}")
+        if self.backfill:
+            done, windows = len(self.backfill["done"]), len(self.backfill["windows"])
+            pending = [w for w in self.backfill["windows"] if w not in set(self.backfill["done"])]
+            state = "finished" if not pending else f"interrupted, {len(pending)} pending from {pending[0]}"
+            lines.append(f"  backfill {self.backfill['key']}: {done}/{windows} windows done, {state}")
+        if self.rows:
+            width = max(len(name) for name in self.rows)
+            lines.append("  rows:")
+            lines += [f"    {name:<{width}}  {count:>10,}" for name, count in sorted(self.rows.items())]
+        elif self.rows_error:
+            lines.append(f"  rows: unavailable ({self.rows_error})")
+        if self.last_error and (not self.last_success or self.last_error["at"] >= self.last_success["at"]):
+            lines.append(f"  last error: {self.last_error['at']}: {self.last_error['message']}")
+        return "\n".join(lines)
+
+
+def incremental_cursors(state: dict[str, Any]) -> dict[str, Any]:
+    """Last values of every resource's dlt incremental, from the pipeline state."""
+    cursors = {}
+    for source in (state.get("sources") or {}).values():
+        for resource, resource_state in (source.get("resources") or {}).items():
+            for cursor in (resource_state.get("incremental") or {}).values():
+                if isinstance(cursor, dict) and cursor.get("last_value") is not None:
+                    cursors[resource] = cursor["last_value"]
+    return cursors
+
+
+def pipeline_status(
+    spec: VendorSpec, pipeline_name: str | None = None, pipelines_dir: str | None = None
+) -> PipelineStatus:
+    name = pipeline_name or f"clickhaul_{spec.name}"
+    directory = Path(pipelines_dir or get_dlt_pipelines_dir()) / name
+    status = PipelineStatus(spec.name, name, exists=(directory / "state.json").exists())
+    if not status.exists:
+        return status
+    journal = Journal(directory / FILE_NAME)
+    status.last_success = journal.data.get("last_success")
+    status.last_error = journal.data.get("last_error")
+    current = journal.data.get("current_backfill")
+    if current and journal.backfill(current):
+        status.backfill = {"key": current, **journal.backfill(current)}  # type: ignore[dict-item]
+    pipeline = dlt.attach(pipeline_name=name, pipelines_dir=str(directory.parent))
+    status.cursors = incremental_cursors(dict(pipeline.state))
+    try:
+        schema = pipeline.default_schema
+        tables = [t for t in schema.data_table_names() if not t.startswith("_dlt")]
+        with pipeline.sql_client() as client:
+            for table in tables:
+                qualified = client.make_qualified_table_name(table)
+                with client.execute_query(f"select count(*) from {qualified}") as cursor:
+                    status.rows[table] = int(cursor.fetchone()[0])  # type: ignore[index]
+    except Exception as error:  # the destination may be down or locked; status must still answer
+        status.rows_error = f"{type(error).__name__}: {str(error)[:200]}"
+    return status
