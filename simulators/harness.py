@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -230,7 +230,7 @@ class SimulatorServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> SimulatorServer:
+    def start(self) -> Self:
         simulator = self
 
         class RequestHandler(BaseHTTPRequestHandler):
@@ -290,7 +290,7 @@ class SimulatorServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> SimulatorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

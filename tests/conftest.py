@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from sources.common.pool import forget_clients
 from sources.common.redact import forget_secrets
 
 
@@ -18,5 +19,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_secret_registry() -> None:
+def _fresh_process_state() -> None:
     forget_secrets()
+    forget_clients()  # simulators reuse ports: a client cached by an earlier test must not leak into this one

@@ -1,0 +1,595 @@
+"""Umami 2, Umami 3 and Umami Cloud: websites, daily stats and metrics, sessions, events, saved and declared
+report results, incrementally by day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import dlt
+import pendulum
+import pyarrow as pa
+from dlt.common.configuration.inject import with_config
+from dlt.common.typing import TSecretStrValue
+from dlt.sources import DltResource
+
+from sources.common.arrow import TableSpec
+from sources.common.config import check_base_url, config_list
+from sources.common.errors import ConfigError
+from sources.common.incremental import day_cursor, days_to_load
+from sources.common.monitor import current_monitor
+from sources.common.pool import shared_client
+from sources.common.ratelimit import parse_windows
+from sources.common.windows import DateWindow, WindowUnit, check_timezone, parse_date, split_windows, today_in
+
+from .client import UmamiClient, ms
+from .reports import declared_reports, flatten, report_type, request_body, saved_parameters
+from .settings import (
+    API_VERSIONS,
+    CLOUD_BASE_URL,
+    DEFAULT_HISTORY_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    EVENT_COLUMNS,
+    EVENT_DATA_COLUMNS,
+    METRIC_TYPES,
+    METRICS_COLUMNS,
+    METRICS_PAGE_LIMIT,
+    PAGEVIEWS_COLUMNS,
+    PIN_MARGIN_SECONDS,
+    REPORT_COLUMNS,
+    REPORT_ROW_CONTEXT,
+    REPORT_ROW_KEY,
+    REPORT_TYPES,
+    REPORT_WINDOWS,
+    ROWS_PAGE_SIZE,
+    SERIES_WINDOW,
+    SESSION_COLUMNS,
+    STATS_COLUMNS,
+    WEBSITE_COLUMNS,
+    ApiVersion,
+    ReportType,
+)
+
+__all__ = ["check_connection", "umami_source"]
+log = logging.getLogger("clickhaul.umami")
+
+WEBSITES = TableSpec(WEBSITE_COLUMNS, ("id",))
+STATS = TableSpec(STATS_COLUMNS, ("website_id", "day"))
+PAGEVIEWS = TableSpec(PAGEVIEWS_COLUMNS, ("website_id", "day"))
+METRICS = TableSpec(METRICS_COLUMNS, ("website_id", "day", "type", "value"))
+SESSIONS = TableSpec(SESSION_COLUMNS, ("id",))
+EVENTS = TableSpec(EVENT_COLUMNS, ("id",))
+EVENT_DATA = TableSpec(EVENT_DATA_COLUMNS, ("event_id", "data_key"))
+REPORTS = TableSpec(REPORT_COLUMNS, ("id",))
+
+
+def report_table(report: ReportType) -> TableSpec:
+    return TableSpec(
+        {**REPORT_ROW_KEY, **report.key, **REPORT_ROW_CONTEXT, **report.values}, (*REPORT_ROW_KEY, *report.key)
+    )
+
+
+@dlt.source(name="umami", section="umami", max_table_nesting=0)
+def umami_source(
+    base_url: str | None = None,
+    username: str | None = None,
+    password: TSecretStrValue | None = None,
+    api_key: TSecretStrValue | None = None,
+    api_version: str = "auto",
+    website_ids: Any = None,
+    timezone: str = "UTC",
+    reports: Any = None,
+    report_window: str = "day",
+    start_date: dt.date | str | None = None,
+    end_date: dt.date | str | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    rate_limits: Any = None,
+    request_timeout: float = 60.0,
+    page_size: int = ROWS_PAGE_SIZE,
+    metrics_page_limit: int = METRICS_PAGE_LIMIT,
+) -> Iterator[DltResource]:
+    """Self-hosted (username/password → Bearer token) or Umami Cloud (api_key), Umami 2 or 3 (`api_version`).
+
+    Without `end_date` each day-based resource continues from its saved day cursor, re-reading `lookback_days`;
+    with `start_date`..`end_date` exactly that range is loaded and no state moves.
+    """
+    settings = check_settings(
+        base_url, username, password, api_key, api_version, timezone, report_window, lookback_days, rate_limits
+    )
+    declared = declared_reports(reports)
+    first_day = (
+        parse_date(start_date, "start_date")
+        if start_date
+        else today_in(timezone) - dt.timedelta(days=DEFAULT_HISTORY_DAYS)
+    )
+    last_day = parse_date(end_date, "end_date") if end_date else None
+    if last_day and last_day < first_day:
+        raise ConfigError(f"end_date {last_day} is before start_date {first_day}")
+
+    limits = config_list(rate_limits, "sources.umami.rate_limits")
+    # One client per account for the process: backfill windows share its login, version and rate limiter.
+    client = shared_client(
+        lambda: UmamiClient(
+            settings["base_url"],
+            username=username,
+            password=password,
+            api_key=api_key,
+            api_version=api_version,
+            rate_limits=limits,
+            timeout=request_timeout,
+            rows_page_size=page_size,
+            metrics_page_limit=metrics_page_limit,
+        ),
+        "umami",
+        settings["base_url"],
+        username,
+        password,
+        api_key,
+        api_version,
+        limits,
+        request_timeout,
+        page_size,
+        metrics_page_limit,
+    )
+    websites = select_websites(client, config_list(website_ids, "sources.umami.website_ids"))
+    client.detect_version(websites[0]["id"] if websites else None)
+    reader = Reader(client, [w["id"] for w in websites], timezone, declared)
+
+    yield dlt.resource(
+        [WEBSITES.arrow([website_row(w) for w in websites])] if websites else [],
+        name="websites",
+        write_disposition="replace",
+        primary_key=WEBSITES.primary_key,
+        columns=WEBSITES.hints(),
+    )
+    span = (first_day, last_day, lookback_days)
+    yield day_resource(reader, "website_stats", STATS, "day", reader.stats, *span)
+    yield day_resource(reader, "pageviews", PAGEVIEWS, SERIES_WINDOW, reader.pageviews, *span)
+    yield day_resource(reader, "metrics", METRICS, "day", reader.metrics, *span)
+    yield day_resource(reader, "sessions", SESSIONS, "day", reader.sessions, *span)
+    events = day_resource(reader, "events", EVENTS, "day", reader.events, *span)
+    yield events
+    yield events | event_data_resource(reader)
+    yield dlt.resource(
+        reader.report_list(),
+        name="reports",
+        write_disposition="replace",
+        primary_key=REPORTS.primary_key,
+        columns=REPORTS.hints(),
+    )
+    window: WindowUnit = report_window  # type: ignore[assignment]
+    for report in REPORT_TYPES:
+        yield report_resource(reader, report, window, first_day, last_day, lookback_days)
+
+
+def check_settings(
+    base_url: str | None,
+    username: str | None,
+    password: str | None,
+    api_key: str | None,
+    api_version: str,
+    timezone: str,
+    report_window: str,
+    lookback_days: int,
+    rate_limits: Any,
+) -> dict[str, str]:
+    """Every configuration mistake as one ConfigError, before any request."""
+    if api_key and (username or password):
+        raise ConfigError(
+            "sources.umami: set either api_key (Umami Cloud) or username and password (self-hosted), not both"
+        )
+    if not api_key:
+        missing = [name for name, value in (("username", username), ("password", password)) if not value]
+        if missing:
+            raise ConfigError(
+                f"sources.umami.{' and '.join(missing)} not set: a self-hosted Umami needs username and password "
+                "(SOURCES__UMAMI__USERNAME / SOURCES__UMAMI__PASSWORD); Umami Cloud needs api_key instead"
+            )
+        if not base_url:
+            raise ConfigError(
+                "sources.umami.base_url is not set: give your Umami's address, e.g. https://umami.example.com "
+                "(Umami Cloud users set api_key and may leave base_url out)"
+            )
+    url = base_url or CLOUD_BASE_URL
+    check_base_url(url, "sources.umami.base_url")
+    if str(api_version) not in API_VERSIONS:
+        raise ConfigError(f"sources.umami.api_version {api_version!r} is invalid: use one of {', '.join(API_VERSIONS)}")
+    check_timezone(timezone)
+    if report_window not in REPORT_WINDOWS:
+        raise ConfigError(
+            f"sources.umami.report_window {report_window!r} is invalid: use one of {', '.join(REPORT_WINDOWS)}"
+        )
+    if lookback_days < 0:
+        raise ConfigError(f"sources.umami.lookback_days must be 0 or more, not {lookback_days}")
+    parse_windows(config_list(rate_limits, "sources.umami.rate_limits"))
+    return {"base_url": url}
+
+
+def select_websites(client: UmamiClient, wanted: Sequence[str] | None) -> list[dict[str, Any]]:
+    available = client.websites()
+    if not wanted:
+        return available
+    known = {website["id"]: website for website in available}
+    chosen, unknown = [], []
+    for website_id in wanted:
+        # A website shared through a team may be missing from the list but still readable: ask for it.
+        website = known.get(website_id) or client.website(website_id)
+        if website is None:
+            unknown.append(website_id)
+        else:
+            chosen.append(website)
+    if unknown:
+        raise ConfigError(
+            f"unknown umami website id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in "
+            f"sources.umami.website_ids (Umami answers 401 for it): these credentials can read "
+            f"{', '.join(sorted(known)) or 'no websites'}"
+        )
+    return chosen
+
+
+def website_row(website: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": website.get("id"),
+        "name": website.get("name"),
+        "domain": website.get("domain"),
+        "share_id": website.get("shareId"),
+        "team_id": website.get("teamId"),
+        "user_id": website.get("userId"),
+        "reset_at": website.get("resetAt"),
+        "created_at": website.get("createdAt"),
+        "updated_at": website.get("updatedAt"),
+    }
+
+
+class Reader:
+    """Turns Umami answers into rows keyed by website and day, for the selected websites."""
+
+    def __init__(self, client: UmamiClient, website_ids: list[str], timezone: str, declared: list[dict[str, Any]]):
+        self.client = client
+        self.website_ids = website_ids
+        self.timezone = timezone
+        self.declared = declared
+        self._saved: list[dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> ApiVersion:
+        return self.client.version
+
+    def range_params(self, window: DateWindow, end_ms: int | None = None) -> dict[str, Any]:
+        # Umami's ranges include endAt: stop one millisecond before the next local midnight.
+        end = ms(window.end_at) - 1
+        return {"startAt": ms(window.start_at), "endAt": min(end, end_ms) if end_ms else end, "timezone": self.timezone}
+
+    def stats(self, website_id: str, window: DateWindow) -> Iterator[list[dict[str, Any]]]:
+        stats = self.client.stats(website_id, self.range_params(window))
+        yield [{"website_id": website_id, "day": window.start, "timezone": self.timezone, **stats}]
+
+    def pageviews(self, website_id: str, window: DateWindow) -> Iterator[list[dict[str, Any]]]:
+        answer = self.client.pageviews(website_id, {**self.range_params(window), "unit": "day"})
+        days: dict[str, dict[str, Any]] = {}
+        for series in ("pageviews", "sessions"):
+            for point in answer.get(series) or []:
+                day = str(point.get("x"))[:10]  # "2026-11-20 00:00:00": a label in the requested timezone
+                days.setdefault(day, {"website_id": website_id, "day": day, "timezone": self.timezone})[series] = (
+                    point.get("y")
+                )
+        yield list(days.values())
+
+    def metrics(self, website_id: str, window: DateWindow) -> Iterator[list[dict[str, Any]]]:
+        for metric in METRIC_TYPES:
+            api_name = metric.api_name(self.version)
+            if api_name is None:
+                continue
+            params = {**self.range_params(window), "type": api_name}
+            for page in self.client.metrics(website_id, params):
+                yield [
+                    {
+                        "website_id": website_id,
+                        "day": window.start,
+                        "type": metric.name,
+                        "value": "" if row.get("x") is None else str(row.get("x")),
+                        "timezone": self.timezone,
+                        "total": row.get("y"),
+                    }
+                    for row in page
+                ]
+
+    def pinned_end(self) -> int:
+        """endAt for row paging: a moment in the past, fixed for the whole run."""
+        return ms(pendulum.now("UTC").subtract(seconds=PIN_MARGIN_SECONDS))
+
+    def sessions(self, website_id: str, window: DateWindow, pin: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        params = self.range_params(window, pin)
+        if params["endAt"] < params["startAt"]:
+            return
+        for page in self.client.rows(website_id, "sessions", params):
+            yield [
+                {
+                    "id": row.get("id"),
+                    "website_id": website_id,
+                    "day": window.start,
+                    "created_at": row.get("createdAt"),
+                    "first_at": row.get("firstAt"),
+                    "last_at": row.get("lastAt"),
+                    "hostname": row.get("hostname"),
+                    "browser": row.get("browser"),
+                    "os": row.get("os"),
+                    "device": row.get("device"),
+                    "screen": row.get("screen"),
+                    "language": row.get("language"),
+                    "country": row.get("country"),
+                    "region": row.get("region", row.get("subdivision1")),  # Umami 2 calls it subdivision1
+                    "city": row.get("city"),
+                    "visits": row.get("visits"),
+                    "views": row.get("views"),
+                }
+                for row in page
+            ]
+
+    def events(self, website_id: str, window: DateWindow, pin: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        params = self.range_params(window, pin)
+        if params["endAt"] < params["startAt"]:
+            return
+        for page in self.client.rows(website_id, "events", params):
+            yield [
+                {
+                    "id": row.get("id"),
+                    "website_id": website_id,
+                    "session_id": row.get("sessionId"),
+                    "day": window.start,
+                    "created_at": row.get("createdAt"),
+                    "event_type": row.get("eventType"),
+                    "event_name": row.get("eventName"),
+                    "hostname": row.get("hostname"),
+                    "url_path": row.get("urlPath"),
+                    "url_query": row.get("urlQuery"),
+                    "page_title": row.get("pageTitle"),
+                    "referrer_domain": row.get("referrerDomain"),
+                    "referrer_path": row.get("referrerPath"),
+                    "referrer_query": row.get("referrerQuery"),
+                    "country": row.get("country"),
+                    "city": row.get("city"),
+                    "device": row.get("device"),
+                    "os": row.get("os"),
+                    "browser": row.get("browser"),
+                    "has_data": row.get("hasData"),
+                }
+                for row in page
+            ]
+
+    # -- reports --------------------------------------------------------------------------------------
+    def saved_reports(self) -> list[dict[str, Any]]:
+        with self._lock:
+            if self._saved is None:
+                self._saved = [r for w in self.website_ids for r in self.client.reports(w)]
+            return self._saved
+
+    def report_list(self) -> Iterator[pa.Table]:
+        rows = [
+            {
+                "id": r.get("id"),
+                "website_id": r.get("websiteId"),
+                "type": r.get("type"),
+                "name": r.get("name"),
+                "description": r.get("description"),
+                "parameters": saved_parameters(r),
+                "user_id": r.get("userId"),
+                "source": "saved",
+                "created_at": r.get("createdAt"),
+                "updated_at": r.get("updatedAt"),
+            }
+            for r in self.saved_reports()
+        ]
+        for entry in self.declared:
+            for website_id in self.declared_websites(entry):
+                rows.append(
+                    {
+                        "id": declared_id(entry, website_id),
+                        "website_id": website_id,
+                        "type": entry["type"],
+                        "name": entry["name"],
+                        "parameters": entry["parameters"],
+                        "source": "config",
+                    }
+                )
+        if rows:
+            yield REPORTS.arrow(rows)
+
+    def declared_websites(self, entry: dict[str, Any]) -> list[str]:
+        website_id = entry.get("website_id")
+        if website_id and website_id not in self.website_ids:
+            raise ConfigError(
+                f"sources.umami.reports {entry['name']!r}: website_id {website_id} is not among the selected websites"
+            )
+        return [website_id] if website_id else self.website_ids
+
+    def runs(self, report: ReportType) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """(report_id, report_name, website_id, parameters) of every saved and declared report of this type."""
+        found = []
+        for saved in self.saved_reports():
+            kind = report_type(str(saved.get("type")))
+            if kind is report:
+                found.append((saved["id"], saved.get("name") or "", saved["websiteId"], saved_parameters(saved)))
+        for entry in self.declared:
+            if entry["type"] == report.name:
+                for website_id in self.declared_websites(entry):
+                    found.append((declared_id(entry, website_id), entry["name"], website_id, entry["parameters"]))
+        return found
+
+    def report_rows(
+        self, report: ReportType, run: tuple[str, str, str, dict[str, Any]], window: DateWindow
+    ) -> list[dict[str, Any]]:
+        report_id, name, website_id, parameters = run
+        api_name = report.api_name(self.version)
+        if api_name is None:
+            return []
+        answer = self.client.run_report(api_name, request_body(self.version, api_name, website_id, window, parameters))
+        context = {
+            "report_id": report_id,
+            "website_id": website_id,
+            "window_start": window.start,
+            "report_name": name,
+            "window_end": window.end,
+            "timezone": self.timezone,
+            # The cursor is the window's last day: a week or month window starts before a backfill's first day,
+            # and the cursor must not drop its rows; the next run re-reads the whole current window anyway.
+            "day": window.end,
+        }
+        return [{**row, **context} for row in flatten(report, answer, parameters)]
+
+
+def declared_id(entry: dict[str, Any], website_id: str) -> str:
+    return f"config:{entry['name']}:{website_id}"
+
+
+def day_resource(
+    reader: Reader,
+    name: str,
+    table: TableSpec,
+    unit: WindowUnit,
+    read: Callable[..., Iterator[list[dict[str, Any]]]],
+    first_day: dt.date,
+    last_day: dt.date | None,
+    lookback_days: int,
+) -> DltResource:
+    """One resource over (website, window) pairs; `read` yields pages of rows for one website and window."""
+    timezone = reader.timezone
+    cursor = day_cursor(first_day, last_day, lookback_days)
+    row_level = name in ("sessions", "events")
+
+    def load(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[pa.Table]:
+        span = days_to_load(day, timezone)
+        if span is None:
+            return
+        windows = split_windows(span[0], span[1], unit, timezone)
+        pin = reader.pinned_end() if row_level else None
+        monitor = current_monitor()
+        monitor.task(name, len(windows) * len(reader.website_ids))
+        for website_id in reader.website_ids:
+            for window in windows:
+                rows = 0
+                pages = read(website_id, window, pin) if row_level else read(website_id, window)
+                for page in pages:
+                    if page:
+                        rows += len(page)
+                        yield table.arrow(page)
+                monitor.advance(name, rows=rows)
+
+    return dlt.resource(
+        load,
+        name=name,
+        write_disposition="merge",
+        primary_key=table.primary_key,
+        columns=table.hints(),
+        parallelized=True,
+    )
+
+
+def event_data_resource(reader: Reader) -> DltResource:
+    """Umami 3: the properties of every event that has some (one request per such event). Umami 2 has no
+    per-event endpoint, so this table stays empty there."""
+
+    def load(events: pa.Table) -> Iterator[pa.Table]:
+        if reader.version == "2":
+            return
+        for event in events.select(["id", "website_id", "day", "has_data"]).to_pylist():
+            if not event["has_data"]:
+                continue
+            data = reader.client.event_data(event["website_id"], event["id"])
+            rows = [
+                {
+                    "event_id": event["id"],
+                    "data_key": item.get("dataKey"),
+                    "website_id": event["website_id"],
+                    "day": event["day"],
+                    "data_type": item.get("dataType"),
+                    "string_value": item.get("stringValue"),
+                    "number_value": item.get("numberValue"),
+                    "date_value": item.get("dateValue"),
+                    "created_at": item.get("createdAt"),
+                }
+                for item in data
+            ]
+            if rows:
+                yield EVENT_DATA.arrow(rows)
+
+    return dlt.transformer(
+        load,
+        name="event_data",
+        write_disposition="merge",
+        primary_key=EVENT_DATA.primary_key,
+        columns=EVENT_DATA.hints(),
+    )
+
+
+def report_resource(
+    reader: Reader,
+    report: ReportType,
+    unit: WindowUnit,
+    first_day: dt.date,
+    last_day: dt.date | None,
+    lookback_days: int,
+) -> DltResource:
+    """Every saved and declared report of one type, run once per window (day, or whole weeks/months)."""
+    table = report_table(report)
+    cursor = day_cursor(first_day, last_day, lookback_days)
+
+    def load(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[pa.Table]:
+        span = days_to_load(day, reader.timezone)
+        runs = reader.runs(report)
+        if span is None or not runs or report.api_name(reader.version) is None:
+            return
+        start = span[0]
+        if unit == "week":
+            start -= dt.timedelta(days=start.weekday())  # whole weeks, so a window's rows are never partial
+        elif unit == "month":
+            start = start.replace(day=1)
+        windows = split_windows(start, span[1], unit, reader.timezone)
+        monitor = current_monitor()
+        monitor.task(report.table, len(windows) * len(runs))
+        for run in runs:
+            for window in windows:
+                rows = reader.report_rows(report, run, window)
+                if rows:
+                    yield table.arrow(rows)
+                monitor.advance(report.table, rows=len(rows))
+
+    return dlt.resource(
+        load,
+        name=report.table,
+        write_disposition="merge",
+        primary_key=table.primary_key,
+        columns=table.hints(),
+        parallelized=True,
+    )
+
+
+def check_connection() -> str:
+    """`clickhaul check umami`: a login (or the API key), the website list and the detected API version."""
+    return _check()
+
+
+@with_config(sections=("sources", "umami"))
+def _check(
+    base_url: str | None = None,
+    username: str | None = None,
+    password: TSecretStrValue | None = None,
+    api_key: TSecretStrValue | None = None,
+    api_version: str = "auto",
+) -> str:
+    settings = check_settings(base_url, username, password, api_key, api_version, "UTC", "day", 0, None)
+    client = UmamiClient(
+        settings["base_url"], username=username, password=password, api_key=api_key, api_version=api_version
+    )
+    try:
+        websites = client.websites()
+        version = client.detect_version(websites[0]["id"] if websites else None)
+    finally:
+        client.close()
+    names = ", ".join(f"{w.get('domain')} ({w.get('id')})" for w in websites) or "none"
+    mode = "Umami Cloud (API key)" if api_key else "self-hosted (login)"
+    return f"umami {version} at {settings['base_url']}, {mode}: {len(websites)} website(s): {names}"
