@@ -14,6 +14,7 @@ from typing import Any
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.exceptions import DltException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.common.config import translate_config_error
@@ -102,11 +103,21 @@ def check_pipeline_name(name: str) -> str:
 
 
 def build_source(spec: VendorSpec, **kwargs: Any) -> Any:
-    """Call the vendor's source function; dlt resolves the rest of its arguments from config."""
+    """Call the vendor's source function (dlt resolves the rest of its arguments from config), then read its
+    preflight resources so that configuration the account must confirm fails before anything is written."""
     try:
-        return spec.source_function()(**kwargs)
+        source = spec.source_function()(**kwargs)
+        for name in spec.preflight:
+            for _ in source.resources[name]:
+                pass
     except ConfigFieldMissingException as error:
         raise translate_config_error(spec.name, error) from None
+    except DltException as error:  # e.g. ResourceExtractionError around what the resource raised
+        cause = root_cause(error)
+        if isinstance(cause, ClickhaulError):
+            raise cause from None
+        raise ClickhaulError(f"{spec.name}: {redact(str(error))}") from None
+    return source
 
 
 def root_cause(error: BaseException) -> BaseException:

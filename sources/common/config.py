@@ -67,7 +67,7 @@ def config_list(value: Any, key: str) -> list[Any] | None:
         try:
             value = json.loads(text)
         except ValueError:
-            raise ConfigError(f"{key} {text!r} is not a list: write [\"a\", \"b\"] or a,b") from None
+            raise ConfigError(f'{key} {text!r} is not a list: write ["a", "b"] or a,b') from None
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{key} must be a list, not {value!r}")
     return list(value)

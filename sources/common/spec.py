@@ -41,6 +41,10 @@ class VendorSpec:
     default_resources: tuple[str, ...] | None = None  # None: what the source selects itself
     summary: str = ""
     demo_order: int = 100
+    # Cheap resources that validate configuration against the account (e.g. the domain list, which names unknown
+    # ids). The CLI reads them before creating a pipeline, so bad input writes nothing; sources define no requests
+    # at definition time (a DAG parse must not call the vendor).
+    preflight: tuple[str, ...] = ()
 
     def source_function(self) -> Callable[..., Any]:
         return load_object(self.source)  # type: ignore[no-any-return]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import dlt
@@ -16,6 +16,7 @@ from sources.common.arrow import ColumnType, TableSpec
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ConfigError
 from sources.common.incremental import day_cursor, days_to_load
+from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
 from sources.common.windows import WindowUnit, check_timezone, parse_date, split_windows, today_in
@@ -75,13 +76,24 @@ def pirsch_source(
 
     client = shared_client(
         lambda: PirschClient(base_url, client_id, client_secret, timeout=request_timeout),
-        "pirsch", base_url, client_id, client_secret, request_timeout,
+        "pirsch",
+        base_url,
+        client_id,
+        client_secret,
+        request_timeout,
     )
-    domains = select_domains(client.domains(), config_list(domain_ids, "sources.pirsch.domain_ids"))
-    stats = StatsReader(client, [domain["id"] for domain in domains], timezone)
+    wanted = config_list(domain_ids, "sources.pirsch.domain_ids")
+    # Listing domains is a request: it happens on first use during extraction, never while the source is defined
+    # (a DAG parse, a backfill window). Unknown ids still fail before any statistics request.
+    domains = Once(lambda: select_domains(client.domains(), wanted))
+    stats = StatsReader(client, domains, timezone)
+
+    def domain_rows() -> Iterator[pa.Table]:
+        if domains():
+            yield DOMAINS.arrow(domains())
 
     yield dlt.resource(
-        [DOMAINS.arrow(domains)] if domains else [],
+        domain_rows,
         name="domains",
         write_disposition="replace",
         primary_key=DOMAINS.primary_key,
@@ -128,10 +140,14 @@ def statistics_table(dimensions: dict[str, ColumnType], metrics: dict[str, Colum
 class StatsReader:
     """Requests statistics for the selected domains and turns answers into rows keyed by domain and day."""
 
-    def __init__(self, client: PirschClient, domain_ids: list[str], timezone: str) -> None:
+    def __init__(self, client: PirschClient, domains: Callable[[], list[dict[str, Any]]], timezone: str) -> None:
         self.client = client
-        self.domain_ids = domain_ids
+        self.domains = domains
         self.timezone = timezone
+
+    @property
+    def domain_ids(self) -> list[str]:
+        return [domain["id"] for domain in self.domains()]
 
     def goals(self) -> Iterator[pa.Table]:
         for domain_id in self.domain_ids:

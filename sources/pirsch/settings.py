@@ -230,4 +230,5 @@ VENDOR_SPEC = VendorSpec(
     resources=RESOURCE_NAMES,
     summary="Pirsch date-range statistics per domain and day",
     demo_order=10,
+    preflight=("domains",),
 )

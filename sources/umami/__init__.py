@@ -20,6 +20,7 @@ from sources.common.arrow import TableSpec
 from sources.common.config import check_base_url, config_list
 from sources.common.errors import ConfigError
 from sources.common.incremental import day_cursor, days_to_load
+from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
 from sources.common.ratelimit import parse_windows
@@ -134,12 +135,24 @@ def umami_source(
         page_size,
         metrics_page_limit,
     )
-    websites = select_websites(client, config_list(website_ids, "sources.umami.website_ids"))
-    client.detect_version(websites[0]["id"] if websites else None)
-    reader = Reader(client, [w["id"] for w in websites], timezone, declared)
+    wanted = config_list(website_ids, "sources.umami.website_ids")
+
+    def resolve_websites() -> list[dict[str, Any]]:
+        websites = select_websites(client, wanted)
+        client.detect_version(websites[0]["id"] if websites else None)
+        return websites
+
+    # Requests happen on first use during extraction, never while the source is defined (a DAG parse, a
+    # backfill window); the CLI reads `websites` first, so an unknown id fails before anything is written.
+    websites = Once(resolve_websites)
+    reader = Reader(client, websites, timezone, declared)
+
+    def website_rows() -> Iterator[pa.Table]:
+        if websites():
+            yield WEBSITES.arrow([website_row(w) for w in websites()])
 
     yield dlt.resource(
-        [WEBSITES.arrow([website_row(w) for w in websites])] if websites else [],
+        website_rows,
         name="websites",
         write_disposition="replace",
         primary_key=WEBSITES.primary_key,
@@ -247,16 +260,27 @@ def website_row(website: dict[str, Any]) -> dict[str, Any]:
 class Reader:
     """Turns Umami answers into rows keyed by website and day, for the selected websites."""
 
-    def __init__(self, client: UmamiClient, website_ids: list[str], timezone: str, declared: list[dict[str, Any]]):
+    def __init__(
+        self,
+        client: UmamiClient,
+        websites: Callable[[], list[dict[str, Any]]],
+        timezone: str,
+        declared: list[dict[str, Any]],
+    ):
         self.client = client
-        self.website_ids = website_ids
+        self.websites = websites
         self.timezone = timezone
         self.declared = declared
         self._saved: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
     @property
+    def website_ids(self) -> list[str]:
+        return [website["id"] for website in self.websites()]
+
+    @property
     def version(self) -> ApiVersion:
+        self.websites()  # the version is detected with the website list
         return self.client.version
 
     def range_params(self, window: DateWindow, end_ms: int | None = None) -> dict[str, Any]:

@@ -277,4 +277,5 @@ VENDOR_SPEC = VendorSpec(
     resources=RESOURCE_NAMES,
     summary="Umami 2/3 and Umami Cloud: daily stats, metrics, sessions, events and report results per website",
     demo_order=40,
+    preflight=("websites",),
 )

@@ -11,8 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import dlt
+
+from pipelines.backfill import run_backfill
+from pipelines.registry import vendor
 from simulators.pirsch import PirschData, PirschSimulator, demo_plan
-from tests.support import ROOT, Loader, run_cli
+from tests.support import ROOT, Loader, environment, run_cli
 
 LAST = dt.date(2024, 3, 31)
 START = LAST - dt.timedelta(days=7)
@@ -24,8 +28,12 @@ def simulator() -> PirschSimulator:
 
 
 def env_for(sim: PirschSimulator, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {**demo_plan(sim).env, "DLT_DATA_DIR": str(tmp_path / "dlt"),
-            "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "load.duckdb"), **extra}
+    return {
+        **demo_plan(sim).env,
+        "DLT_DATA_DIR": str(tmp_path / "dlt"),
+        "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "load.duckdb"),
+        **extra,
+    }
 
 
 def journal(tmp_path: Path) -> dict:
@@ -43,16 +51,24 @@ def table_rows(database: Path) -> dict[str, list[tuple]]:
 
     with duckdb.connect(str(database), read_only=True) as connection:
         return {
-            table: connection.execute(
-                f"select * exclude (_dlt_load_id) from pirsch.{table} order by all"
-            ).fetchall()
+            table: connection.execute(f"select * exclude (_dlt_load_id) from pirsch.{table} order by all").fetchall()
             for table in ("visitors", "pages", "referrers")
         }
 
 
 def backfill_args() -> list[str]:
-    return ["backfill", "pirsch", "--start", START.isoformat(), "--end", LAST.isoformat(), "--resources", RESOURCES,
-            "--progress", "log"]
+    return [
+        "backfill",
+        "pirsch",
+        "--start",
+        START.isoformat(),
+        "--end",
+        LAST.isoformat(),
+        "--resources",
+        RESOURCES,
+        "--progress",
+        "log",
+    ]
 
 
 def test_killed_backfill_resumes_without_gaps_duplicates_or_repeated_windows(tmp_path: Path) -> None:
@@ -65,8 +81,10 @@ def test_killed_backfill_resumes_without_gaps_duplicates_or_repeated_windows(tmp
         killed = tmp_path / "killed"
         process = subprocess.Popen(
             [sys.executable, "-m", "pipelines", *backfill_args()],
-            env={**os.environ, **env_for(sim, killed)}, cwd=str(ROOT),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, **env_for(sim, killed)},
+            cwd=str(ROOT),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 120
         while len(done_windows(killed)) < 3 and process.poll() is None and time.monotonic() < deadline:
@@ -97,21 +115,26 @@ def test_backfill_never_moves_the_incremental_cursor_back(tmp_path: Path) -> Non
     today = dt.date.today()
     data = PirschData(days=60, last_day=today, sessions_per_day=(30, 40), paths=20)
     with PirschSimulator(data) as sim:
-        loader = Loader("pirsch", tmp_path, {**demo_plan(sim).env,
-                                             "SOURCES__PIRSCH__START_DATE": (today - dt.timedelta(days=5)).isoformat(),
-                                             "SOURCES__PIRSCH__TIMEZONE": "UTC"})
+        loader = Loader(
+            "pirsch",
+            tmp_path,
+            {
+                **demo_plan(sim).env,
+                "SOURCES__PIRSCH__START_DATE": (today - dt.timedelta(days=5)).isoformat(),
+                "SOURCES__PIRSCH__TIMEZONE": "UTC",
+            },
+        )
         loader.run(resources="pages")
-        from pipelines.backfill import run_backfill
-        from pipelines.registry import vendor
-        from tests.support import environment
-
-        import dlt
-
         with environment(loader.env):
             summary = run_backfill(
-                vendor("pirsch"), start=today - dt.timedelta(days=40), end=today - dt.timedelta(days=35),
-                resources="pages", pipeline_name=loader.pipeline_name, pipelines_dir=str(loader.pipelines_dir),
-                progress="off", destination_config=dlt.destinations.duckdb(str(loader.database)),
+                vendor("pirsch"),
+                start=today - dt.timedelta(days=40),
+                end=today - dt.timedelta(days=35),
+                resources="pages",
+                pipeline_name=loader.pipeline_name,
+                pipelines_dir=str(loader.pipelines_dir),
+                progress="off",
+                destination_config=dlt.destinations.duckdb(str(loader.database)),
             )
         assert summary.windows == 6 and not summary.interrupted
         assert loader.query("select min(day) from pirsch.pages")[0][0] == today - dt.timedelta(days=40)
@@ -124,10 +147,26 @@ def test_backfill_never_moves_the_incremental_cursor_back(tmp_path: Path) -> Non
 
 def test_backfill_bad_input(tmp_path: Path) -> None:
     with simulator() as sim:
-        result = run_cli("backfill", "pirsch", "--start", "2024-01-10", "--end", "2024-01-01",
-                         env=env_for(sim, tmp_path), cwd=tmp_path)
+        result = run_cli(
+            "backfill",
+            "pirsch",
+            "--start",
+            "2024-01-10",
+            "--end",
+            "2024-01-01",
+            env=env_for(sim, tmp_path),
+            cwd=tmp_path,
+        )
         assert result.returncode == 1 and "before --start" in result.stderr
-        result = run_cli("backfill", "pirsch", "--start", "1900-01-01", "--end", "2024-01-01",
-                         env=env_for(sim, tmp_path), cwd=tmp_path)
+        result = run_cli(
+            "backfill",
+            "pirsch",
+            "--start",
+            "1900-01-01",
+            "--end",
+            "2024-01-01",
+            env=env_for(sim, tmp_path),
+            cwd=tmp_path,
+        )
         assert result.returncode == 1 and "windows (limit" in result.stderr
         assert sim.count("") == 0
