@@ -55,6 +55,10 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
                         destination_config=dlt.destinations.duckdb(str(database_path)),
                     )
                 echo(summary.render())
+    # The way back: the demo's Opentracker sessions replayed into a simulated Matomo.
+    from destinations.matomo.demo import demo_step
+
+    demo_step(database_path, echo)
     with duckdb.connect(str(database_path), read_only=True) as connection:
         tables = connection.execute(
             "select table_schema, table_name from information_schema.tables "

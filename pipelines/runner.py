@@ -102,12 +102,12 @@ def check_pipeline_name(name: str) -> str:
     return name
 
 
-def build_source(spec: VendorSpec, **kwargs: Any) -> Any:
+def build_source(spec: VendorSpec, preflight: bool = True, **kwargs: Any) -> Any:
     """Call the vendor's source function (dlt resolves the rest of its arguments from config), then read its
     preflight resources so that configuration the account must confirm fails before anything is written."""
     try:
         source = spec.source_function()(**kwargs)
-        for name in spec.preflight:
+        for name in spec.preflight if preflight else ():
             for _ in source.resources[name]:
                 pass
     except ConfigFieldMissingException as error:

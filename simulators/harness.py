@@ -9,6 +9,7 @@ import random
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -279,6 +280,15 @@ class SimulatorServer:
 
         server = ThreadingHTTPServer((self._host, self._port), RequestHandler)
         server.daemon_threads = True
+        default_handle_error = server.handle_error
+
+        def handle_error(request: Any, client_address: Any) -> None:
+            # A client that gave up (timeout, killed) before its answer is expected here, not worth a trace.
+            if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                return
+            default_handle_error(request, client_address)
+
+        server.handle_error = handle_error  # type: ignore[method-assign]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name=f"{self.vendor}-simulator", daemon=True)
         self._thread.start()

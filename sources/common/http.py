@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import random
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -147,8 +148,13 @@ class HttpClient:
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             headers={"User-Agent": "clickhaul", **(headers or {})},
-            transport=transport,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            # httpx ignores `limits` when given a transport: the default one carries them, and TCP_NODELAY so a
+            # request body written after its headers does not wait for a delayed ACK.
+            transport=transport
+            or httpx.HTTPTransport(
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            ),
         )
 
     def close(self) -> None:

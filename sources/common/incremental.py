@@ -7,12 +7,14 @@ cursor of the scheduled incremental runs.
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import dlt
 
 from .windows import today_in
 
 DAY_CURSOR = "day"
+EXTERNAL_SCHEDULER_ENV = "CLICKHAUL_EXTERNAL_SCHEDULER"
 
 
 def day_cursor(
@@ -25,6 +27,8 @@ def day_cursor(
         end_value=end_date + dt.timedelta(days=1) if end_date else None,
         lag=lookback_days,
         primary_key=(),  # merge keys de-duplicate; dlt's boundary de-duplication would only cost memory
+        # On Airflow (see pipelines/airflow) each DAG run loads its data interval instead of the saved cursor.
+        allow_external_schedulers=os.environ.get(EXTERNAL_SCHEDULER_ENV) == "1",
     )
 
 

@@ -1,0 +1,321 @@
+"""Matomo tracking destination: rows of any table become Matomo hits, sent with bulk tracking, each hit once.
+
+Two ways in, one engine (`sender.Pusher`):
+- `push_table(database, "dataset.table", ...)`, behind `clickhaul push matomo`: reads a DuckDB table in chunks;
+  the ledger and `matomo_rejected` live in that same database file (schema `matomo`);
+- `matomo(...)`, a `@dlt.destination`: `pipeline.run(rows, destination=matomo())`; the ledger lives in the DuckDB
+  file `ledger_database`.
+
+Configuration under `[destination.matomo]`: tracking_url, token_auth (secret), idsite, batch_size, workers,
+queued_tracking, timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dlt.common.configuration.inject import with_config
+from dlt.common.schema import TTableSchema
+from dlt.common.typing import TDataItems
+
+from sources.common.config import check_base_url, missing_config
+from sources.common.errors import ConfigError
+from sources.common.http import RetryPolicy
+from sources.common.redact import register_secret
+
+from .client import MatomoTracker
+from .ledger import Ledger
+from .mappings import MAPPINGS, RowMapping, check_columns, mapping
+from .sender import Pusher, PushOptions, PushSummary
+from .settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_LEDGER_DATABASE,
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_WORKERS,
+    LEDGER_SCHEMA,
+    MAX_BATCH_SIZE,
+    MAX_WORKERS,
+    READ_CHUNK_ROWS,
+)
+
+__all__ = ["MAPPINGS", "MatomoConfig", "PushSummary", "matomo", "push_table", "resolve_config"]
+
+log = logging.getLogger("clickhaul.matomo")
+
+
+@dataclass(frozen=True)
+class MatomoConfig:
+    tracking_url: str
+    token_auth: str | None = None
+    idsite: int | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    workers: int = DEFAULT_WORKERS
+    queued_tracking: bool = False
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+
+    def options(self) -> PushOptions:
+        return PushOptions(
+            self.tracking_url, self.token_auth, self.idsite, self.batch_size, self.workers, self.queued_tracking
+        )
+
+
+def _int(key: str, value: Any, low: int, high: int | None = None) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ConfigError(f"destination.matomo.{key} {value!r} is not a whole number") from None
+    if number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"destination.matomo.{key} is {number}: it must be {bound}")
+    return number
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"destination.matomo.{key} {value!r} is not true or false")
+
+
+def make_config(
+    tracking_url: str | None,
+    token_auth: str | None = None,
+    idsite: Any = None,
+    batch_size: Any = DEFAULT_BATCH_SIZE,
+    workers: Any = DEFAULT_WORKERS,
+    queued_tracking: Any = False,
+    timeout: Any = DEFAULT_TIMEOUT_SECONDS,
+) -> MatomoConfig:
+    """Check every setting before any request; register the token as a secret."""
+    register_secret(token_auth)
+    if not tracking_url:
+        raise missing_config("matomo", ["tracking_url"], section="destination", secret=False)
+    check_base_url(tracking_url, "destination.matomo.tracking_url")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(tracking_url)
+    if parts.path in ("", "/"):
+        raise ConfigError(
+            f"destination.matomo.tracking_url {tracking_url!r} has no path: give the tracker endpoint, "
+            "for example https://matomo.example.com/matomo.php"
+        )
+    if "token_auth" in parts.query:
+        raise ConfigError(
+            "destination.matomo.tracking_url carries a token_auth: remove it from the URL and set "
+            "destination.matomo.token_auth in .dlt/secrets.toml (it is sent in the POST body)"
+        )
+    try:
+        seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise ConfigError(f"destination.matomo.timeout {timeout!r} is not a number of seconds") from None
+    if seconds <= 0:
+        raise ConfigError(f"destination.matomo.timeout must be positive, not {timeout}")
+    return MatomoConfig(
+        tracking_url=tracking_url,
+        token_auth=(token_auth or "").strip() or None,
+        idsite=_int("idsite", idsite, 1) if idsite not in (None, "") else None,
+        batch_size=_int("batch_size", batch_size, 1, MAX_BATCH_SIZE),
+        workers=_int("workers", workers, 1, MAX_WORKERS),
+        queued_tracking=_bool("queued_tracking", queued_tracking),
+        timeout=seconds,
+    )
+
+
+@with_config(sections=("destination", "matomo"))
+def resolve_config(
+    tracking_url: str | None = None,
+    token_auth: dlt.TSecretValue | None = None,
+    idsite: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = DEFAULT_WORKERS,
+    queued_tracking: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> MatomoConfig:
+    """`[destination.matomo]` from .dlt/*.toml or DESTINATION__MATOMO__* variables; arguments override."""
+    return make_config(tracking_url, token_auth, idsite, batch_size, workers, queued_tracking, timeout)
+
+
+def new_load_id() -> str:
+    return f"{time.time():.6f}"
+
+
+def split_table(table: str) -> tuple[str, str]:
+    dataset, dot, name = table.partition(".")
+    if not dot or not dataset or not name or "." in name:
+        raise ConfigError(f"--table {table!r} must be DATASET.TABLE, for example opentracker.sessions")
+    return dataset, name
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_chunks(
+    connection: duckdb.DuckDBPyConnection, relation: str, order: Sequence[str], chunk_rows: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The table in chunks of rows, ordered so each visitor's hits are read in time order."""
+    order_sql = f" order by {', '.join(_quoted(c) for c in order)}" if order else ""
+    cursor = connection.cursor()
+    try:
+        reader = cursor.sql(f"select * from {relation}{order_sql}").to_arrow_reader(chunk_rows)
+        for batch in reader:
+            if batch.num_rows:
+                yield batch.to_pylist()
+    finally:
+        cursor.close()
+
+
+def push_table(
+    database: str | Path,
+    table: str,
+    *,
+    config: MatomoConfig | None = None,
+    mapping_name: str = "default",
+    key_columns: Sequence[str] | None = None,
+    retry: RetryPolicy | None = None,
+    chunk_rows: int = READ_CHUNK_ROWS,
+    now: Any = time.time,
+) -> PushSummary:
+    """Send every row of `table` (DATASET.TABLE in the DuckDB file `database`) that Matomo has not acknowledged."""
+    config = config or resolve_config()
+    row_mapping = mapping(mapping_name)
+    dataset, name = split_table(table)
+    path = Path(database)
+    if not path.exists():
+        raise ConfigError(f"--database {str(path)!r} does not exist")
+    connection = duckdb.connect(str(path))
+    try:
+        found = connection.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position",
+            [dataset, name],
+        ).fetchall()
+        if not found:
+            raise ConfigError(f"table {table} not found in {path}")
+        if dataset == LEDGER_SCHEMA:
+            raise ConfigError(f"{table} is the destination's own bookkeeping; push a data table")
+        columns = [row[0] for row in found]
+        check_columns(row_mapping, columns, table)
+        keys = tuple(key_columns) if key_columns else tuple(c for c in row_mapping.key_columns if c in columns)
+        missing = [c for c in (key_columns or ()) if c not in columns]
+        if missing:
+            raise ConfigError(f"--key column(s) {', '.join(missing)} not in {table}: choose from {', '.join(columns)}")
+        relation = f"{_quoted(dataset)}.{_quoted(name)}"
+        total = connection.execute(f"select count(*) from {relation}").fetchall()[0]
+        order = row_mapping.order_columns(columns) + [c for c in keys if c not in row_mapping.order_columns(columns)]
+        tracker = MatomoTracker(
+            config.tracking_url, config.token_auth, timeout=config.timeout, retry=retry, connections=config.workers
+        )
+        try:
+            ledger = Ledger(connection, config.tracking_url, new_load_id())
+            pusher = Pusher(config.options(), tracker, ledger, now=now)
+            return pusher.push(
+                read_chunks(connection, relation, order, chunk_rows),
+                row_mapping,
+                table,
+                key_columns=keys,
+                total_rows=int(total[0]) if total else None,
+            )
+        finally:
+            tracker.close()
+    finally:
+        connection.close()
+
+
+def _rows_of(items: Any) -> list[dict[str, Any]]:
+    if isinstance(items, (pa.RecordBatch, pa.Table)):
+        rows: list[dict[str, Any]] = items.to_pylist()
+    else:
+        rows = [dict(item) for item in items]
+    return [{k: v for k, v in row.items() if not k.startswith("_dlt_")} for row in rows]
+
+
+def push_items(
+    items: Any,
+    table_name: str,
+    config: MatomoConfig,
+    row_mapping: RowMapping,
+    key_columns: Sequence[str],
+    ledger_database: str,
+) -> PushSummary:
+    """The dlt destination's work for one call: a load file's path (read in chunks, sent by parallel workers) or,
+    when `batch_size` is configured for dlt too, `batch_size` rows (sent by one worker: dlt calls in order)."""
+    if isinstance(items, str):
+        parquet = pq.ParquetFile(items)
+        columns = [c for c in parquet.schema_arrow.names if not c.startswith("_dlt_")]
+        total = parquet.metadata.num_rows
+
+        def chunks() -> Iterator[list[dict[str, Any]]]:
+            for batch in parquet.iter_batches(batch_size=READ_CHUNK_ROWS, columns=columns):
+                yield batch.to_pylist()
+
+        source: Iterator[list[dict[str, Any]]] = chunks()
+        options = config.options()
+    else:
+        rows = _rows_of(items)
+        columns = list(rows[0]) if rows else []
+        total = len(rows)
+        source = iter([rows])
+        options = replace(config, workers=1).options()
+    check_columns(row_mapping, columns, table_name)
+    tracker = MatomoTracker(config.tracking_url, config.token_auth, timeout=config.timeout, connections=config.workers)
+    try:
+        with Ledger.open(ledger_database, config.tracking_url, new_load_id()) as ledger:
+            return Pusher(options, tracker, ledger).push(
+                source,
+                row_mapping,
+                table_name,
+                key_columns=tuple(key_columns) or row_mapping.key_columns,
+                total_rows=total,
+            )
+    finally:
+        tracker.close()
+
+
+@dlt.destination(
+    name="matomo",
+    loader_file_format="parquet",
+    # 0: the function gets each load file's path and reads it in chunks itself (bounded memory, parallel workers).
+    # dlt reads `batch_size` from [destination.matomo] too: when it is set, dlt hands over that many rows a call.
+    batch_size=0,
+    naming_convention="direct",
+    skip_dlt_columns_and_tables=True,
+    max_table_nesting=0,
+    loader_parallelism_strategy="sequential",  # one file at a time: a visitor's hits keep their order
+)
+def matomo(
+    items: TDataItems,
+    table: TTableSchema,
+    tracking_url: str | None = None,
+    token_auth: dlt.TSecretValue | None = None,
+    idsite: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = DEFAULT_WORKERS,
+    queued_tracking: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    mapping: str = "default",
+    ledger_database: str = DEFAULT_LEDGER_DATABASE,
+) -> None:
+    """Each row of each table becomes Matomo hits (see `mappings`); the table's primary key identifies rows."""
+    # dlt shares `batch_size` with us and sets it to 0 for its file mode: then a bulk holds the default.
+    hits_per_batch = batch_size or DEFAULT_BATCH_SIZE
+    config = make_config(tracking_url, token_auth, idsite, hits_per_batch, workers, queued_tracking, timeout)
+    row_mapping = MAPPINGS.get(mapping)
+    if row_mapping is None:
+        raise ConfigError(f"destination.matomo.mapping {mapping!r} is unknown: choose one of {', '.join(MAPPINGS)}")
+    keys = [name for name, column in (table.get("columns") or {}).items() if column.get("primary_key")]
+    summary = push_items(items, str(table["name"]), config, row_mapping, keys, ledger_database)
+    log.info("%s", summary.render())

@@ -1,0 +1,172 @@
+"""What the destination keeps beside the data, in the local DuckDB (schema `matomo`):
+
+- `matomo_ledger`: one row per batch Matomo acknowledged (`status: success`), keyed by the batch's content hash;
+- `matomo_ledger_hits`: the hit ids of those batches. A hit id is a hash of the target, the source table, the
+  row's identity and the hit's position in the row, so it is the same in every run: hits already acknowledged
+  are never sent again, even when a later run groups them into different batches;
+- `matomo_rejected`: every hit that was not sent (client validation) or that Matomo reported invalid, with the
+  source row, the reason and the load id.
+
+A batch is written to the ledger in one transaction after Matomo's answer, and only then is the next batch of
+that worker sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .settings import LEDGER_BATCHES_TABLE, LEDGER_HITS_TABLE, LEDGER_SCHEMA, REJECTED_TABLE
+
+
+@dataclass(frozen=True)
+class Rejection:
+    source: str
+    origin: str  # "client" (never sent) or "server" (Matomo reported it invalid)
+    reason: str
+    hit_id: str | None
+    row: str  # the source row as JSON
+    request: str | None  # the query string that was sent, for server rejections
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    batch_hash: str
+    hit_ids: Sequence[str]
+    source: str
+    tracked: int
+    invalid: int
+    lost_answers: int  # attempts of this batch whose answer never came (the batch may have been stored then)
+
+
+class Ledger:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, target: str, load_id: str) -> None:
+        self.target = target
+        self.load_id = load_id
+        self._cursor = connection.cursor()
+        self._lock = threading.Lock()
+        self._known = False
+        self._setup()
+
+    @classmethod
+    @contextmanager
+    def open(cls, database: str | Path, target: str, load_id: str) -> Iterator[Ledger]:
+        connection = duckdb.connect(str(database))
+        try:
+            yield cls(connection, target, load_id)
+        finally:
+            connection.close()
+
+    def _setup(self) -> None:
+        s = LEDGER_SCHEMA
+        with self._lock:
+            self._cursor.execute(f'create schema if not exists "{s}"')
+            self._cursor.execute(
+                f'create table if not exists "{s}"."{LEDGER_BATCHES_TABLE}" ('
+                "batch_hash varchar, target varchar, source varchar, load_id varchar, hits integer, tracked integer, "
+                "invalid integer, lost_answers integer, acknowledged_at timestamptz)"
+            )
+            self._cursor.execute(
+                f'create table if not exists "{s}"."{LEDGER_HITS_TABLE}" (hit_id varchar, batch_hash varchar)'
+            )
+            self._cursor.execute(
+                f'create table if not exists "{s}"."{REJECTED_TABLE}" ('
+                "load_id varchar, rejected_at timestamptz, source varchar, origin varchar, reason varchar, "
+                "hit_id varchar, row json, request varchar)"
+            )
+
+    def prepare(self, source: str) -> None:
+        """Before pushing `source`: has any of its hits been acknowledged for this target? If not (a first push),
+        no chunk needs to be checked against the ledger."""
+        with self._lock:
+            found = self._cursor.execute(
+                f'select count(*) from "{LEDGER_SCHEMA}"."{LEDGER_BATCHES_TABLE}" where target = ? and source = ?',
+                [self.target, source],
+            ).fetchall()
+        self._known = bool(found[0][0])
+
+    def acknowledged(self, hit_ids: Sequence[str]) -> set[str]:
+        """Which of these hits Matomo already acknowledged (in this run or an earlier one)."""
+        if not self._known or not hit_ids:
+            return set()
+        chunk = pa.table({"hit_id": pa.array(hit_ids, pa.string())})
+        with self._lock:
+            self._cursor.register("matomo_chunk_ids", chunk)
+            try:
+                rows = self._cursor.execute(
+                    "select hit_id from matomo_chunk_ids where hit_id in "
+                    f'(select hit_id from "{LEDGER_SCHEMA}"."{LEDGER_HITS_TABLE}")'
+                ).fetchall()
+            finally:
+                self._cursor.unregister("matomo_chunk_ids")
+        return {row[0] for row in rows}
+
+    def acknowledge(self, ack: Acknowledgement) -> None:
+        matomo_ack_hits = pa.table(  # noqa: F841 - read by name in the insert below (DuckDB's replacement scan)
+            {
+                "hit_id": pa.array(list(ack.hit_ids), pa.string()),
+                "batch_hash": pa.array([ack.batch_hash] * len(ack.hit_ids), pa.string()),
+            }
+        )
+        now = dt.datetime.now(dt.UTC)
+        with self._lock:
+            self._cursor.execute("begin transaction")
+            try:
+                self._cursor.execute(
+                    f'insert into "{LEDGER_SCHEMA}"."{LEDGER_BATCHES_TABLE}" values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                    [
+                        ack.batch_hash,
+                        self.target,
+                        ack.source,
+                        self.load_id,
+                        len(ack.hit_ids),
+                        ack.tracked,
+                        ack.invalid,
+                        ack.lost_answers,
+                        now,
+                    ],
+                )
+                self._cursor.execute(
+                    f'insert into "{LEDGER_SCHEMA}"."{LEDGER_HITS_TABLE}" '
+                    "select hit_id, batch_hash from matomo_ack_hits"
+                )
+                self._cursor.execute("commit")
+            except BaseException:
+                self._cursor.execute("rollback")
+                raise
+
+    def reject(self, rejections: Sequence[Rejection]) -> None:
+        if not rejections:
+            return
+        now = dt.datetime.now(dt.UTC)
+        table = pa.table(
+            {
+                "load_id": pa.array([self.load_id] * len(rejections), pa.string()),
+                "rejected_at": pa.array([now] * len(rejections), pa.timestamp("us", tz="UTC")),
+                "source": pa.array([r.source for r in rejections], pa.string()),
+                "origin": pa.array([r.origin for r in rejections], pa.string()),
+                "reason": pa.array([r.reason for r in rejections], pa.string()),
+                "hit_id": pa.array([r.hit_id for r in rejections], pa.string()),
+                "row": pa.array([r.row for r in rejections], pa.string()),
+                "request": pa.array([r.request for r in rejections], pa.string()),
+            }
+        )
+        with self._lock:
+            self._cursor.register("matomo_rejections", table)
+            try:
+                self._cursor.execute(
+                    f'insert into "{LEDGER_SCHEMA}"."{REJECTED_TABLE}" select load_id, rejected_at, source, origin, '
+                    "reason, hit_id, row::json, request from matomo_rejections"
+                )
+            finally:
+                self._cursor.unregister("matomo_rejections")
+
+    def close(self) -> None:
+        self._cursor.close()

@@ -1,0 +1,192 @@
+"""Order across workers, bulk-disabled servers, queued tracking, configuration errors, secrets, the dlt destination
+and the `clickhaul push matomo` command."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import pyarrow as pa
+import pytest
+
+from destinations.matomo import make_config, matomo, push_table
+from destinations.matomo.client import BulkTrackingDisabled
+from simulators.harness import Faults
+from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
+from sources.common.errors import ConfigError
+from tests.support import files_containing, run_cli
+
+from .conftest import FAST_RETRY, config_for, create_hits_table, create_table, database, query
+
+
+def test_a_visitors_hits_arrive_in_order_across_parallel_workers(tmp_path: Path) -> None:
+    path = database(tmp_path)
+    visitors, per_visitor = 120, 25
+    order = [(v, n) for v in range(visitors) for n in range(per_visitor)]
+    random.Random(3).shuffle(order)  # the table holds them in no particular order; time orders them
+    base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    clicks = pa.table(  # noqa: F841 - read by DuckDB by name
+        {
+            "visitor_id": [f"{v:016x}" for v, _ in order],
+            "url": [f"https://a.example/v{v}/step{n}" for v, n in order],
+            "timestamp": [base + dt.timedelta(seconds=n * 10 + v % 7) for v, n in order],
+        }
+    )
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema events")
+        connection.execute("create table events.clicks as select * from clicks")
+    # Slow and failing answers shuffle the workers' timing; retries must not reorder a visitor's hits.
+    faults = Faults(slow_rate=0.15, slow_seconds=0.02, error_rate=0.1, seed=9)
+    with MatomoSimulator(faults, transaction_failure_rate=0.05, seed=2) as simulator:
+        summary = push_table(
+            path, "events.clicks", config=config_for(simulator, batch_size=7, workers=4), retry=FAST_RETRY
+        )
+        stored = simulator.stored()
+    assert summary.sent == len(stored) == visitors * per_visitor
+    by_visitor: dict[str, list[str]] = collections.defaultdict(list)
+    for hit in sorted(stored, key=lambda h: h.sequence):
+        by_visitor[hit.params["_id"]].append(hit.params["url"])
+    for v in range(visitors):
+        assert by_visitor[f"{v:016x}"] == [f"https://a.example/v{v}/step{n}" for n in range(per_visitor)]
+    assert summary.retried > 0 and summary.batches >= visitors * per_visitor // 7
+
+
+def test_a_400_to_the_first_batch_stops_the_run_as_bulk_tracking_disabled(tmp_path: Path) -> None:
+    path = database(tmp_path)
+    create_hits_table(path, 1_000)
+    with MatomoSimulator(bulk_enabled=False) as simulator:
+        with pytest.raises(BulkTrackingDisabled, match="bulk tracking may be disabled"):
+            push_table(path, "events.hits", config=config_for(simulator, workers=1), retry=FAST_RETRY)
+        assert simulator.count("/matomo.php") == 1  # stopped at once, not retried
+    assert query(path, "select count(*) from matomo.matomo_ledger") == [(0,)]
+
+
+def test_queued_tracking_off_gets_real_validation_on_queued_servers(tmp_path: Path) -> None:
+    path = database(tmp_path)
+    create_table(
+        path,
+        "events.sites",
+        "select case when i < 5 then 99 else 1 end as idsite, 'https://a.example/' || i as url from range(20) t(i)",
+    )
+    with MatomoSimulator(queued=True) as simulator:
+        checked = push_table(path, "events.sites", config=config_for(simulator, workers=1))
+        assert (checked.tracked, checked.rejected_server) == (15, 5)  # queuedtracking=0: answered after validation
+        assert not simulator.queue and len(simulator.stored()) == 15
+        assert all(hit.params["queuedtracking"] == "0" for hit in simulator.stored())
+
+    path2 = tmp_path / "queued.duckdb"
+    create_table(
+        path2,
+        "events.sites",
+        "select * from (values (99, 'https://a.example/x'), (1, 'https://a.example/y')) t(idsite, url)",
+    )
+    with MatomoSimulator(queued=True) as simulator:
+        queued = push_table(path2, "events.sites", config=config_for(simulator, queued_tracking=True, workers=1))
+        assert (queued.tracked, queued.rejected_server) == (2, 0)  # the queue answers before validating
+        assert [hit.params["url"] for hit in simulator.stored()] == ["https://a.example/y"]
+        assert "queuedtracking" not in simulator.stored()[0].params
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"tracking_url": None}, "destination.matomo.tracking_url is not set"),
+        ({"tracking_url": "http://matomo.example.com/matomo.php"}, "plain HTTP"),
+        ({"tracking_url": "https://matomo.example.com"}, "has no path"),
+        ({"tracking_url": "https://m.example.com/matomo.php?token_auth=abc"}, "remove it from the URL"),
+        ({"batch_size": 0}, "batch_size is 0"),
+        ({"workers": 500}, "workers is 500"),
+        ({"idsite": "main"}, "idsite 'main' is not a whole number"),
+        ({"queued_tracking": "maybe"}, "queued_tracking 'maybe'"),
+    ],
+)
+def test_bad_configuration_is_one_clear_error(arguments: dict[str, object], message: str) -> None:
+    values: dict[str, object] = {"tracking_url": "https://matomo.example.com/matomo.php", **arguments}
+    with pytest.raises(ConfigError, match=message.replace("?", r"\?")):
+        make_config(**values)  # type: ignore[arg-type]
+
+
+def test_bad_input_fails_before_any_request(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    path = database(tmp_path)
+    create_hits_table(path, 10)
+    create_table(path, "events.nothing", "select 1 as a, 'x' as b")
+    for table, mapping_name, message in [
+        ("events.missing", "default", "not found"),
+        ("events", "default", "DATASET.TABLE"),
+        ("events.hits", "google", "unknown mapping 'google'"),
+        ("events.hits", "opentracker_sessions", "none of the columns session_start"),
+        ("events.nothing", "default", "no column the default mapping sends"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            push_table(path, table, config=config_for(simulator), mapping_name=mapping_name)
+    assert simulator.count("") == 0
+
+
+def test_cli_push_reports_and_keeps_token_auth_out_of_logs_urls_and_files(
+    simulator: MatomoSimulator, tmp_path: Path
+) -> None:
+    path = database(tmp_path)
+    create_hits_table(path, 3_000)
+    create_table(path, "events.bad", "select 'x' as url, 'zz' as _id")
+    env = {
+        "DESTINATION__MATOMO__TRACKING_URL": f"{simulator.url}/matomo.php",
+        "DESTINATION__MATOMO__TOKEN_AUTH": DEMO_SUPERUSER_TOKEN,
+        "DESTINATION__MATOMO__IDSITE": "1",
+        "RUNTIME__LOG_LEVEL": "DEBUG",
+    }
+    result = run_cli("-v", "push", "matomo", "--table", "events.hits", "--database", str(path), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sent 3,000, tracked 3,000, rejected 0" in result.stdout
+    assert "hits/s" in result.stdout and "POST" in result.stderr  # -v logs each request, masked
+    bad = run_cli("-v", "push", "matomo", "--table", "events.bad", "--database", str(path), env=env, cwd=tmp_path)
+    assert bad.returncode == 0 and "rejected 1" in bad.stdout
+    assert DEMO_SUPERUSER_TOKEN not in result.stdout + result.stderr + bad.stdout + bad.stderr
+    assert files_containing(tmp_path, [DEMO_SUPERUSER_TOKEN]) == []
+    posts = [request for request in simulator.requests if request.method == "POST"]
+    assert posts and all("token_auth" not in request.query for request in posts)
+    assert all(json.loads(request.body)["token_auth"] == DEMO_SUPERUSER_TOKEN for request in posts)  # POST body
+
+
+def test_cli_names_the_missing_setting(tmp_path: Path) -> None:
+    path = database(tmp_path)
+    create_hits_table(path, 10)
+    result = run_cli("push", "matomo", "--table", "events.hits", "--database", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "destination.matomo.tracking_url is not set" in result.stderr
+    assert "DESTINATION__MATOMO__TRACKING_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("batch_size", [None, 50], ids=["load-files", "row-batches"])
+def test_dlt_destination_sends_each_row_once_across_loads(
+    simulator: MatomoSimulator, tmp_path: Path, batch_size: int | None
+) -> None:
+    rows: list[dict[str, Any]] = [
+        {"order_id": f"o-{i}", "visitor_id": f"{i % 13:016x}", "page_url": f"https://shop.example/done/{i}",
+         "event_category": "shop", "event_action": "order", "event_value": i * 1.5}
+        for i in range(600)
+    ]  # fmt: skip
+    ledger = tmp_path / "ledger.duckdb"
+    settings: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
+    destination = matomo(
+        tracking_url=f"{simulator.url}/matomo.php",
+        token_auth=DEMO_SUPERUSER_TOKEN,
+        idsite=2,
+        ledger_database=str(ledger),
+        **settings,
+    )
+    pipeline = dlt.pipeline("matomo_test", destination=destination, pipelines_dir=str(tmp_path / "pipelines"))
+    pipeline.run(rows, table_name="orders", primary_key="order_id")
+    assert sorted(hit.params["url"] for hit in simulator.stored()) == sorted(row["page_url"] for row in rows)
+    assert {hit.params["idsite"] for hit in simulator.stored()} == {"2"}
+    assert simulator.stored()[0].params["e_c"] == "shop"
+
+    new_row = {**rows[0], "order_id": "o-new", "page_url": "https://shop.example/done/new"}
+    pipeline.run([*rows[:100], new_row], table_name="orders", primary_key="order_id")
+    assert len(simulator.stored()) == 601  # the 100 acknowledged rows were not sent again
+    assert query(ledger, "select count(*) from matomo.matomo_ledger_hits") == [(601,)]
