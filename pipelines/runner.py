@@ -85,7 +85,11 @@ def parse_resources(spec: VendorSpec, resources: str | Sequence[str] | None) -> 
         return list(spec.default_resources) if spec.default_resources else None
     names = [name.strip() for name in (resources.split(",") if isinstance(resources, str) else resources)]
     names = [name for name in names if name]
-    unknown = [name for name in names if name not in spec.resources]
+    unknown = [
+        name
+        for name in names
+        if name not in spec.resources and not (spec.resource_prefixes and name.startswith(spec.resource_prefixes))
+    ]
     if unknown:
         raise ConfigError(
             f"unknown {spec.name} resource{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "

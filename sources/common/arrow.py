@@ -141,7 +141,12 @@ def to_arrow(
     arrays = []
     for name, kind in columns.items():
         coerce = COERCE[kind]
-        arrays.append(pa.array([coerce(row.get(name)) for row in rows], type=_ARROW_TYPES[kind]))
+        values = [coerce(row.get(name)) for row in rows]
+        if kind == "text" and name not in not_null:
+            # An empty value is no value: one convention for every vendor and every destination (PostgreSQL's
+            # COPY would turn '' into NULL anyway, DuckDB would keep it). Key columns keep '' (never null).
+            values = [None if value == "" else value for value in values]
+        arrays.append(pa.array(values, type=_ARROW_TYPES[kind]))
     return pa.Table.from_arrays(arrays, schema=arrow_schema(columns, not_null))
 
 

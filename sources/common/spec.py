@@ -45,6 +45,8 @@ class VendorSpec:
     # ids). The CLI reads them before creating a pipeline, so bad input writes nothing; sources define no requests
     # at definition time (a DAG parse must not call the vendor).
     preflight: tuple[str, ...] = ()
+    # Resources named from config (e.g. Webtrekk's analysis_<name>): --resources accepts names with these prefixes.
+    resource_prefixes: tuple[str, ...] = ()
 
     def source_function(self) -> Callable[..., Any]:
         return load_object(self.source)  # type: ignore[no-any-return]
