@@ -1,0 +1,82 @@
+"""Webtrekk commands: `clickhaul push webtrekk` (importData) and `clickhaul webtrekk delete-tv-data`."""
+
+from __future__ import annotations
+
+import click
+
+from pipelines.cli import handle_errors
+
+
+@click.command("webtrekk")
+@click.option("--upload-type", required=True, help="importData uploadType, e.g. content_categories.")
+@click.option("--table", "table", required=True, metavar="DATASET.TABLE", help="The loaded table to upload.")
+@click.option(
+    "--database", default="clickhaul_webtrekk.duckdb", show_default=True, help="DuckDB file holding the table."
+)
+@click.option("--chunk-rows", type=click.IntRange(1, 10_000), default=10_000, show_default=True)
+@handle_errors
+def push_webtrekk(upload_type: str, table: str, database: str, chunk_rows: int) -> None:
+    """Upload a table's rows to Webtrekk with importData (header row + rows, at most 10,000 rows a call)."""
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+    from sources.common.config import translate_config_error
+    from sources.webtrekk.admin import configured_client, push_rows, read_table
+    from sources.webtrekk.settings import UPLOAD_TYPES
+
+    if upload_type not in UPLOAD_TYPES:
+        raise click.BadParameter(f"choose one of {', '.join(UPLOAD_TYPES)}", param_hint="--upload-type")
+    upload = read_table(database, table)
+    try:
+        client = configured_client()
+    except ConfigFieldMissingException as error:
+        raise translate_config_error("webtrekk", error) from None
+    calls = push_rows(client, upload_type, upload, chunk_rows, echo=click.echo)
+    click.echo(f"ok: {len(upload.rows):,} rows of {table} imported as {upload_type} in {calls} call(s)")
+
+
+@click.group("webtrekk")
+def webtrekk_group() -> None:
+    """Webtrekk administration."""
+
+
+@webtrekk_group.command("delete-tv-data")
+@click.option("--start", required=True, metavar="'YYYY-MM-DD[ HH:MM:SS]'", help="First moment to delete.")
+@click.option("--stop", required=True, metavar="'YYYY-MM-DD[ HH:MM:SS]'", help="Last moment (a date: its end).")
+@click.option("--yes", is_flag=True, help="Really delete. Without it nothing is sent.")
+@handle_errors
+def delete_tv_data(start: str, stop: str, yes: bool) -> None:
+    """Initiate the deletion of the account's TV data between --start and --stop (deleteTvData)."""
+    import sys
+
+    import dlt
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+    from sources.common.config import translate_config_error
+    from sources.webtrekk.admin import configured_client, delete_tv_data, tv_range
+
+    time_start, time_stop = tv_range(start, stop)
+    account: str
+    try:
+        account = str(dlt.secrets.get("sources.webtrekk.customer_id") or "(customer_id not set)")
+    except Exception:  # unreadable config: the refusal or the real call will say what is wrong
+        account = "(customer_id not readable)"
+    click.echo(f"this deletes the TV data of Webtrekk customer {account} from {time_start} to {time_stop}")
+    if not yes:
+        click.echo("refusing without --yes: nothing was sent; run again with --yes to delete", err=True)
+        sys.exit(1)
+    try:
+        client = configured_client()
+    except ConfigFieldMissingException as error:
+        raise translate_config_error("webtrekk", error) from None
+    try:
+        answer = delete_tv_data(client, time_start, time_stop)
+    finally:
+        client.close()
+    click.echo(f"ok: {'; '.join(str(part) for part in answer)}")
+
+
+def register(cli: click.Group) -> None:
+    push = cli.commands.get("push")
+    if isinstance(push, click.Group):
+        push.add_command(push_webtrekk)
+    cli.add_command(webtrekk_group)
