@@ -1,0 +1,47 @@
+"""A load that fails part-way leaves a pending package; the next run must not silently skip new data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dlt
+import pytest
+
+from pipelines.registry import vendor
+from pipelines.runner import build_source
+from simulators.pirsch import PirschData, PirschSimulator, demo_plan
+from sources.common.errors import ClickhaulError
+from tests.support import Loader, environment
+
+LAST = dt.date(2024, 3, 31)
+
+
+def crash_before_load(loader: Loader, start: dt.date, end: dt.date) -> None:
+    """A run killed after normalize, before load: its package stays pending in the pipeline folder."""
+    pipeline = dlt.pipeline(
+        pipeline_name=loader.pipeline_name,
+        pipelines_dir=str(loader.pipelines_dir),
+        destination=dlt.destinations.duckdb(str(loader.database)),
+        dataset_name="pirsch",
+    )
+    with environment(loader.env):
+        source = build_source(vendor("pirsch"), start_date=start, end_date=end).with_resources("visitors")
+        pipeline.extract(source)
+        pipeline.normalize()
+    assert pipeline.list_normalized_load_packages()
+
+
+def test_a_failed_load_then_a_new_run_loads_both(tmp_path: Path) -> None:
+    with PirschSimulator(PirschData(days=20, last_day=LAST, sessions_per_day=(30, 40), paths=20)) as simulator:
+        loader = Loader("pirsch", tmp_path, demo_plan(simulator).env)
+        loader.run(LAST - dt.timedelta(days=9), LAST - dt.timedelta(days=9), resources="visitors")
+        crash_before_load(loader, LAST - dt.timedelta(days=5), LAST - dt.timedelta(days=4))
+        with pytest.raises(ClickhaulError, match="pending load package"):
+            loader.run(LAST - dt.timedelta(days=1), LAST, resources="visitors", on_pending="fail")
+        loader.run(LAST - dt.timedelta(days=1), LAST, resources="visitors")  # default: load the pending one first
+        days = [d for (d,) in loader.query("select distinct day from pirsch.visitors order by 1")]
+        assert days == [LAST - dt.timedelta(days=n) for n in (9, 5, 4, 1, 0)]
+        assert loader.query(
+            "select count(*) from (select domain_id, day from pirsch.visitors group by all having count(*) > 1)"
+        ) == [(0,)]
