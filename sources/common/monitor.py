@@ -87,12 +87,14 @@ class RunMonitor:
                 self._last_log = time.monotonic()
                 eta = task.eta_seconds()
                 log.info(
-                    "%s: %s/%s windows, %d rows, %d requests%s",
+                    "%s: %s/%s windows, %d rows, %d requests, %d rate-limit waits (%.0f s)%s",
                     name,
                     task.done,
                     task.total or "?",
                     task.rows,
                     self.requests,
+                    self.waits + self.rate_limited,
+                    self.waited_seconds,
                     f", ETA {eta:.0f} s" if eta is not None else "",
                 )
 
