@@ -62,55 +62,44 @@ def cli(verbose: bool) -> None:
     configure_logging(verbose)
 
 
+def load_options(function: F) -> F:
+    """Where and how a load goes: shared by `run` and `backfill`."""
+    options = [
+        click.option("--resources", metavar="A,B", help="Only these resources (comma separated)."),
+        click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination name."),
+        click.option("--dataset", help="Dataset (schema) name. Default: the source name."),
+        click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>."),
+        click.option(
+            "--progress",
+            type=click.Choice(["auto", "bar", "log", "off"]),
+            default="auto",
+            show_default=True,
+            help="Progress display: a bar on a terminal, log lines for schedulers.",
+        ),
+        click.option(
+            "--on-pending",
+            type=click.Choice(["load", "drop", "fail"]),
+            default="load",
+            show_default=True,
+            help="What to do with load packages a failed run left behind (default: load them first).",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 @cli.command()
 @click.argument("source", type=SOURCE)
 @click.option("--start", metavar="YYYY-MM-DD", help="First day to load (inclusive). Without it: incremental.")
 @click.option("--end", metavar="YYYY-MM-DD", help="Last day to load (inclusive). Default: today.")
-@click.option("--resources", metavar="A,B", help="Only these resources (comma separated).")
-@click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination name.")
-@click.option("--dataset", help="Dataset (schema) name. Default: the source name.")
-@click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>.")
-@click.option(
-    "--progress",
-    type=click.Choice(["auto", "bar", "log", "off"]),
-    default="auto",
-    show_default=True,
-    help="Progress display: a bar on a terminal, log lines for schedulers.",
-)
-@click.option(
-    "--on-pending",
-    type=click.Choice(["load", "drop", "fail"]),
-    default="load",
-    show_default=True,
-    help="What to do with load packages a failed run left behind (default: load them first).",
-)
+@load_options
 @handle_errors
-def run(
-    source: str,
-    start: str | None,
-    end: str | None,
-    resources: str | None,
-    destination: str,
-    dataset: str | None,
-    pipeline_name: str | None,
-    progress: str,
-    on_pending: str,
-) -> None:
+def run(source: str, start: str | None, end: str | None, **load: Any) -> None:
     """Load SOURCE: an incremental run from saved state, or exactly --start..--end."""
     from .runner import run_vendor
 
-    summary = run_vendor(
-        vendor(source.lower()),
-        start=start,
-        end=end,
-        resources=resources,
-        destination=destination,
-        dataset=dataset,
-        pipeline_name=pipeline_name,
-        progress=progress,  # type: ignore[arg-type]
-        on_pending=on_pending,
-    )
-    click.echo(summary.render())
+    click.echo(run_vendor(vendor(source.lower()), start=start, end=end, **load).render())
 
 
 @cli.command()
@@ -125,48 +114,13 @@ def run(
     help="Window size: each window is loaded and recorded before the next.",
 )
 @click.option("--workers", type=int, default=None, help="Parallel extraction threads per window (default: dlt's 5).")
-@click.option("--resources", metavar="A,B", help="Only these resources (comma separated).")
-@click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination name.")
-@click.option("--dataset", help="Dataset (schema) name. Default: the source name.")
-@click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>.")
-@click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto", show_default=True)
-@click.option(
-    "--on-pending",
-    type=click.Choice(["load", "drop", "fail"]),
-    default="load",
-    show_default=True,
-    help="What to do with load packages a failed run left behind.",
-)
+@load_options
 @handle_errors
-def backfill(
-    source: str,
-    start: str,
-    end: str,
-    chunk: str,
-    workers: int | None,
-    resources: str | None,
-    destination: str,
-    dataset: str | None,
-    pipeline_name: str | None,
-    progress: str,
-    on_pending: str,
-) -> None:
+def backfill(source: str, start: str, end: str, chunk: str, workers: int | None, **load: Any) -> None:
     """Load SOURCE for --start..--end window by window; after a crash or Ctrl-C, the same command continues."""
     from .backfill import run_backfill
 
-    summary = run_backfill(
-        vendor(source.lower()),
-        start=start,
-        end=end,
-        chunk=chunk,  # type: ignore[arg-type]
-        workers=workers,
-        resources=resources,
-        destination=destination,
-        dataset=dataset,
-        pipeline_name=pipeline_name,
-        progress=progress,  # type: ignore[arg-type]
-        on_pending=on_pending,
-    )
+    summary = run_backfill(vendor(source.lower()), start=start, end=end, chunk=chunk, workers=workers, **load)  # type: ignore[arg-type]
     click.echo(summary.render())
     if summary.interrupted:
         sys.exit(130)

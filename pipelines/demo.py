@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import dlt
 import duckdb
 
+from sources.common.config import environment
 from sources.common.monitor import ProgressMode
 
 from .registry import VENDORS
 from .runner import run_vendor
-
-
-@contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[str], None] = print) -> dict[str, int]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -71,3 +73,18 @@ def config_list(value: Any, key: str) -> list[Any] | None:
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{key} must be a list, not {value!r}")
     return list(value)
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables (dlt reads config from them) for the duration of a block, then restore them."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -11,7 +11,8 @@ import os
 
 import dlt
 
-from .windows import today_in
+from .errors import ConfigError
+from .windows import parse_date, today_in
 
 DAY_CURSOR = "day"
 EXTERNAL_SCHEDULER_ENV = "CLICKHAUL_EXTERNAL_SCHEDULER"
@@ -46,3 +47,14 @@ def days_to_load(cursor: dlt.sources.incremental[dt.date], tz: str) -> tuple[dt.
     else:
         end = today_in(tz)
     return (start, end) if start <= end else None
+
+
+def configured_days(
+    start_date: dt.date | str | None, end_date: dt.date | str | None, tz: str, history_days: int
+) -> tuple[dt.date, dt.date | None]:
+    """A source's `start_date` (first run; default `history_days` ago in `tz`) and optional fixed `end_date`."""
+    first = parse_date(start_date, "start_date") if start_date else today_in(tz) - dt.timedelta(days=history_days)
+    last = parse_date(end_date, "end_date") if end_date else None
+    if last and last < first:
+        raise ConfigError(f"end_date {last} is before start_date {first}")
+    return first, last

@@ -15,11 +15,11 @@ from dlt.sources import DltResource
 from sources.common.arrow import ColumnType, TableSpec
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ConfigError
-from sources.common.incremental import day_cursor, days_to_load
+from sources.common.incremental import configured_days, day_cursor, days_to_load
 from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
-from sources.common.windows import WindowUnit, check_timezone, parse_date, split_windows, today_in
+from sources.common.windows import WindowUnit, check_timezone, split_windows
 
 from .client import PirschClient
 from .settings import (
@@ -65,14 +65,7 @@ def pirsch_source(
     check_timezone(timezone)
     if lookback_days < 0:
         raise ConfigError(f"sources.pirsch.lookback_days must be 0 or more, not {lookback_days}")
-    first_day = (
-        parse_date(start_date, "start_date")
-        if start_date
-        else today_in(timezone) - dt.timedelta(days=DEFAULT_HISTORY_DAYS)
-    )
-    last_day = parse_date(end_date, "end_date") if end_date else None
-    if last_day and last_day < first_day:
-        raise ConfigError(f"end_date {last_day} is before start_date {first_day}")
+    first_day, last_day = configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS)
 
     client = shared_client(
         lambda: PirschClient(base_url, client_id, client_secret, timeout=request_timeout),

@@ -19,12 +19,12 @@ from dlt.sources import DltResource
 from sources.common.arrow import TableSpec
 from sources.common.config import check_base_url, config_list
 from sources.common.errors import ConfigError
-from sources.common.incremental import day_cursor, days_to_load
+from sources.common.incremental import configured_days, day_cursor, days_to_load
 from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
 from sources.common.ratelimit import parse_windows
-from sources.common.windows import DateWindow, WindowUnit, check_timezone, parse_date, split_windows, today_in
+from sources.common.windows import DateWindow, WindowUnit, check_timezone, split_windows
 
 from .client import UmamiClient, ms
 from .reports import declared_reports, flatten, report_type, request_body, saved_parameters
@@ -101,14 +101,7 @@ def umami_source(
         base_url, username, password, api_key, api_version, timezone, report_window, lookback_days, rate_limits
     )
     declared = declared_reports(reports)
-    first_day = (
-        parse_date(start_date, "start_date")
-        if start_date
-        else today_in(timezone) - dt.timedelta(days=DEFAULT_HISTORY_DAYS)
-    )
-    last_day = parse_date(end_date, "end_date") if end_date else None
-    if last_day and last_day < first_day:
-        raise ConfigError(f"end_date {last_day} is before start_date {first_day}")
+    first_day, last_day = configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS)
 
     limits = config_list(rate_limits, "sources.umami.rate_limits")
     # One client per account for the process: backfill windows share its login, version and rate limiter.

@@ -22,11 +22,11 @@ from dlt.sources import DltResource
 
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ClickhaulError, ConfigError
-from sources.common.incremental import day_cursor, days_to_load
+from sources.common.incremental import configured_days, day_cursor, days_to_load
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
 from sources.common.redact import register_secrets
-from sources.common.windows import WindowUnit, check_timezone, parse_date, split_windows, today_in
+from sources.common.windows import WindowUnit, check_timezone, parse_date, split_windows
 
 from .client import JsonRpcError, WebtrekkClient, rate_limit_pairs
 from .settings import (
@@ -208,14 +208,7 @@ def validate(
         )
     if not isinstance(lookback_days, int) or lookback_days < 0:
         raise ConfigError(f"sources.webtrekk.lookback_days must be 0 or more, not {lookback_days!r}")
-    first_day = (
-        parse_date(start_date, "start_date")
-        if start_date
-        else today_in(timezone) - dt.timedelta(days=DEFAULT_HISTORY_DAYS)
-    )
-    last_day = parse_date(end_date, "end_date") if end_date else None
-    if last_day and last_day < first_day:
-        raise ConfigError(f"end_date {last_day} is before start_date {first_day}")
+    first_day, last_day = configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS)
     return Settings(
         rate_limits=limits,
         exports=parse_exports(export_types),
