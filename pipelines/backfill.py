@@ -16,6 +16,7 @@ from typing import Any
 
 from sources.common.errors import ClickhaulError, ConfigError
 from sources.common.monitor import ProgressMode
+from sources.common.spec import load_object
 from sources.common.windows import WindowUnit, split_windows
 
 from .journal import Journal
@@ -30,6 +31,7 @@ from .runner import (
     parse_resources,
     settle_pending,
     summarize,
+    with_force,
 )
 
 log = logging.getLogger("clickhaul.backfill")
@@ -106,6 +108,7 @@ def run_backfill(
     destination_config: Any = None,
     on_pending: OnPending = "load",
     on_window: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> BackfillSummary:
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
@@ -125,6 +128,7 @@ def run_backfill(
     names = [str(window) for window in windows]
     key = f"{start_date}..{end_date}/{chunk}/{','.join(selected or ['*'])}"
 
+    extra = with_force(spec, source_kwargs, force)
     began = time.monotonic()
     totals: dict[str, int] = {}
     requests = 0
@@ -148,12 +152,17 @@ def run_backfill(
         monitor.task("windows", len(names))
         monitor.advance("windows", skipped)
         settle_pending(pipeline, on_pending)
+        if spec.before_backfill:
+            todo = [window for window, name in zip(windows, names, strict=True) if name not in done]
+            note = load_object(spec.before_backfill)(todo, selected, force)
+            if note:
+                log.warning("%s", note)
         for window, name in zip(windows, names, strict=True):
             if name in done:
                 continue
             if stopper.requested:
                 break
-            source = build_source(spec, start_date=window.start, end_date=window.end, **(source_kwargs or {}))
+            source = build_source(spec, start_date=window.start, end_date=window.end, **extra)
             if selected:
                 source = source.with_resources(*selected)
             try:

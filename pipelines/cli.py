@@ -83,6 +83,7 @@ def load_options(function: F) -> F:
             show_default=True,
             help="What to do with load packages a failed run left behind (default: load them first).",
         ),
+        click.option("--force", is_flag=True, help="Override a source's safety checks (e.g. a vendor quota)."),
     ]
     for option in reversed(options):
         function = option(function)

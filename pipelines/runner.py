@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import logging
 import os
 import re
@@ -151,6 +152,14 @@ OnPending = str  # "load" | "drop" | "fail"
 ON_PENDING = ("load", "drop", "fail")
 
 
+def with_force(spec: VendorSpec, source_kwargs: Mapping[str, Any] | None, force: bool) -> dict[str, Any]:
+    """`--force` reaches sources that have safety checks to override (they take a `force` argument)."""
+    kwargs = dict(source_kwargs or {})
+    if force and "force" in inspect.signature(spec.source_function()).parameters:
+        kwargs["force"] = True
+    return kwargs
+
+
 def open_pipeline(
     spec: VendorSpec,
     *,
@@ -257,6 +266,7 @@ def run_vendor(
     source_kwargs: Mapping[str, Any] | None = None,
     destination_config: Any = None,
     on_pending: OnPending = "load",
+    force: bool = False,
 ) -> RunSummary:
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
@@ -264,7 +274,7 @@ def run_vendor(
     )
     selected = parse_resources(spec, resources)
     check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
-    kwargs: dict[str, Any] = dict(source_kwargs or {})
+    kwargs: dict[str, Any] = with_force(spec, source_kwargs, force)
     if start_date:
         kwargs["start_date"] = start_date
         kwargs["end_date"] = end_date or dt.date.today()

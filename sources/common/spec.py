@@ -47,6 +47,10 @@ class VendorSpec:
     preflight: tuple[str, ...] = ()
     # Resources named from config (e.g. Webtrekk's analysis_<name>): --resources accepts names with these prefixes.
     resource_prefixes: tuple[str, ...] = ()
+    # "module:function" (windows: list[DateWindow], resources: list[str] | None, force: bool) -> str | None, called
+    # before a backfill requests anything: it may refuse (raise ConfigError, e.g. a quota the range would exceed,
+    # unless force) and may return a line for the summary. Config is resolved as for the source (dlt.config).
+    before_backfill: str | None = None
 
     def source_function(self) -> Callable[..., Any]:
         return load_object(self.source)  # type: ignore[no-any-return]
