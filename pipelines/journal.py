@@ -42,6 +42,10 @@ class Journal:
     def record_success(self, summary: Any) -> None:
         record = dict(vars(summary))
         self.data["last_success"] = {"at": _now(), **record}
+        if record.get("new_columns") or record.get("misfits"):
+            self.data.setdefault("schema_changes", []).append(
+                {"at": _now(), "new_columns": record.get("new_columns"), "misfits": record.get("misfits")}
+            )
         self.save()
 
     def record_error(self, message: str) -> None:

@@ -51,6 +51,8 @@ class RunSummary:
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
     seconds: float = 0.0
+    new_columns: list[str] = field(default_factory=list)
+    misfits: int = 0
 
     def render(self) -> str:
         span = f" {self.start}..{self.end}" if self.start and self.end else " (incremental)"
@@ -62,6 +64,13 @@ class RunSummary:
             lines += [f"  {name:<{width}}  {count:>10,}" for name, count in sorted(self.rows.items())]
         else:
             lines.append("  no new rows")
+        if self.new_columns:
+            lines.append(f"  schema: new column(s) {', '.join(self.new_columns)} (the vendor added fields)")
+        if self.misfits:
+            lines.append(
+                f"  schema: {self.misfits:,} value(s) no longer fit their column's type: kept as text in "
+                "<column>__v_text, the typed column is NULL there"
+            )
         lines.append(
             f"  {sum(self.rows.values()):,} rows, {self.requests:,} requests ({self.retries} retried), "
             f"{self.rate_limit_waits} rate-limit waits ({self.rate_limit_wait_seconds:.1f} s), "
@@ -206,6 +215,24 @@ def settle_pending(pipeline: dlt.Pipeline, on_pending: OnPending) -> int:
     return pending
 
 
+def schema_columns(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
+    if not pipeline.default_schema_name:
+        return {}
+    schema = pipeline.default_schema
+    return {table: set(schema.get_table_columns(table)) for table in schema.data_table_names()}
+
+
+def added_columns(before: dict[str, set[str]], after: dict[str, set[str]]) -> list[str]:
+    """Columns that appeared in tables that already existed: schema drift worth a line in the summary."""
+    return sorted(
+        f"{table}.{column}"
+        for table, columns in after.items()
+        if table in before
+        for column in columns - before[table]
+        if not column.startswith("_dlt")
+    )
+
+
 def extract_and_load(pipeline: dlt.Pipeline, spec: VendorSpec, source: Any) -> dict[str, int]:
     """One dlt run; returns rows per table. dlt's wrapped errors become the error a user can act on."""
     try:
@@ -249,6 +276,7 @@ def summarize(
         rate_limit_waits=waits,
         rate_limit_wait_seconds=waited,
         seconds=time.monotonic() - began,
+        misfits=monitor.misfits,
     )
 
 
@@ -295,10 +323,12 @@ def run_vendor(
         journal = Journal.of(pipeline)
         try:
             settle_pending(pipeline, on_pending)
+            columns_before = schema_columns(pipeline)
             rows = extract_and_load(pipeline, spec, source)
         except ClickhaulError as error:
             journal.record_error(str(error))
             raise
         summary = summarize(spec, pipeline, monitor, rows, began, start_date, kwargs.get("end_date"))
+        summary.new_columns = added_columns(columns_before, schema_columns(pipeline))
         journal.record_success(summary)
         return summary

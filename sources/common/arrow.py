@@ -16,6 +16,9 @@ from typing import Any, Literal
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema, TTableSchemaColumns
 
+from .errors import DataError
+from .monitor import current_monitor
+
 ColumnType = Literal["text", "bigint", "double", "bool", "date", "timestamp", "json"]
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -133,21 +136,55 @@ def dlt_columns(
     return hints
 
 
+MISFIT_SUFFIX = "__v_text"
+
+
 def to_arrow(
     rows: Iterable[Mapping[str, Any]], columns: Mapping[str, ColumnType], not_null: Sequence[str] = ()
 ) -> pa.Table:
-    """Build a typed table column by column; unknown keys are ignored, missing ones become null."""
+    """Build a typed table column by column; missing keys become null.
+
+    Schema drift is absorbed, never fatal: a field the vendor added lands as a new text column (JSON for lists and
+    objects), and a value that no longer fits its declared type is kept verbatim in `<column>__v_text` while the
+    typed column gets NULL (counted in the run summary). Key columns must fit: a key that does not is an error.
+    """
     rows = list(rows)
-    arrays = []
+    arrays: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    misfits = 0
     for name, kind in columns.items():
         coerce = COERCE[kind]
-        values = [coerce(row.get(name)) for row in rows]
+        values: list[Any] = []
+        kept: list[str | None] | None = None
+        for index, row in enumerate(rows):
+            raw = row.get(name)
+            try:
+                values.append(coerce(raw))
+            except (ValueError, TypeError, OverflowError):
+                if name in not_null:
+                    raise DataError(f"key column {name!r} got {raw!r}, which is not a {kind}") from None
+                values.append(None)
+                kept = kept or [None] * len(rows)
+                kept[index] = raw if isinstance(raw, str) else json.dumps(raw, default=str)
         if kind == "text" and name not in not_null:
             # An empty value is no value: one convention for every vendor and every destination (PostgreSQL's
             # COPY would turn '' into NULL anyway, DuckDB would keep it). Key columns keep '' (never null).
             values = [None if value == "" else value for value in values]
         arrays.append(pa.array(values, type=_ARROW_TYPES[kind]))
-    return pa.Table.from_arrays(arrays, schema=arrow_schema(columns, not_null))
+        fields.append(pa.field(name, _ARROW_TYPES[kind], nullable=name not in not_null))
+        if kept is not None:
+            misfits += sum(1 for value in kept if value is not None)
+            arrays.append(pa.array(kept, type=pa.string()))
+            fields.append(pa.field(name + MISFIT_SUFFIX, pa.string()))
+    for name in sorted({key for row in rows for key in row} - set(columns)):
+        values = [
+            _to_json(row[name]) if isinstance(row.get(name), (dict, list)) else _to_text(row.get(name)) for row in rows
+        ]
+        arrays.append(pa.array(values, type=pa.string()))
+        fields.append(pa.field(name, pa.string()))
+    if misfits:
+        current_monitor().count(misfits=misfits)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 @dataclass(frozen=True)

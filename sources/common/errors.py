@@ -23,6 +23,10 @@ class RateLimitedError(ClickhaulError):
         self.retry_after = retry_after
 
 
+class DataError(ClickhaulError):
+    """An answer that cannot be stored as declared (e.g. a key column of the wrong type)."""
+
+
 class TransientError(ClickhaulError):
     """A failure worth retrying: 5xx, dropped connection, truncated body."""
 

@@ -42,6 +42,7 @@ class RunMonitor:
         self.rate_limited = 0
         self.waits = 0
         self.waited_seconds = 0.0
+        self.misfits = 0  # values kept as text because they no longer fit their declared type
         self._lock = threading.Lock()
         self._log_every = log_every_seconds
         self._last_log = 0.0

@@ -20,14 +20,23 @@ LAST = dt.date(2026, 11, 20)
 def test_parallel_backfill_windows_never_exceed_the_vendor_limits(tmp_path: Path) -> None:
     with WebtrekkSimulator(WebtrekkData(days=10, last_day=LAST), rate_limits=LIMITS) as simulator:
         env = make_env(
-            simulator, LIMITS, export_types=["content_categories_time", "page_urls"], export_page_size=4000,
+            simulator,
+            LIMITS,
+            export_types=["content_categories_time", "page_urls"],
+            export_page_size=4000,
             analyses=[PAGES_ANALYSIS],
         )
         with environment(env):
             summary = run_backfill(
-                vendor("webtrekk"), start=LAST - dt.timedelta(days=3), end=LAST, chunk="day", workers=4,
+                vendor("webtrekk"),
+                start=LAST - dt.timedelta(days=3),
+                end=LAST,
+                chunk="day",
+                workers=4,
                 resources="export_content_categories_time,analysis_pages,accounts",
-                pipeline_name="limits", pipelines_dir=str(tmp_path / "pipelines"), progress="off",
+                pipeline_name="limits",
+                pipelines_dir=str(tmp_path / "pipelines"),
+                progress="off",
                 destination_config=dlt.destinations.duckdb(str(tmp_path / "load.duckdb")),
             )
         assert not summary.interrupted and summary.loaded == 4
