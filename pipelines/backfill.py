@@ -23,6 +23,7 @@ from .journal import Journal
 from .registry import VendorSpec
 from .runner import (
     OnPending,
+    after_load,
     build_source,
     extract_and_load,
     monitored,
@@ -109,6 +110,7 @@ def run_backfill(
     on_pending: OnPending = "load",
     on_window: Callable[[str], None] | None = None,
     force: bool = False,
+    publish: str | None = None,
 ) -> BackfillSummary:
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
@@ -175,6 +177,7 @@ def run_backfill(
                     "run the same command again to continue from this window"
                 ) from None
             journal.window_done(key, name)
+            after_load(pipeline, journal, publish)
             loaded += 1
             for table, count in rows.items():
                 totals[table] = totals.get(table, 0) + count

@@ -84,6 +84,11 @@ def load_options(function: F) -> F:
             help="What to do with load packages a failed run left behind (default: load them first).",
         ),
         click.option("--force", is_flag=True, help="Override a source's safety checks (e.g. a vendor quota)."),
+        click.option(
+            "--publish",
+            metavar="PATH",
+            help="After a successful load, atomically replace a read-only copy of the DuckDB file at PATH for readers.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -94,6 +99,11 @@ def load_options(function: F) -> F:
 @click.argument("source", type=SOURCE)
 @click.option("--start", metavar="YYYY-MM-DD", help="First day to load (inclusive). Without it: incremental.")
 @click.option("--end", metavar="YYYY-MM-DD", help="Last day to load (inclusive). Default: today.")
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Run incrementally even though the dataset has tables but no saved state exists (reloads from start_date).",
+)
 @load_options
 @handle_errors
 def run(source: str, start: str | None, end: str | None, **load: Any) -> None:
@@ -138,6 +148,25 @@ def status(source: str | None, pipeline_name: str | None) -> None:
     names = [source.lower()] if source else list(VENDORS)
     for name in names:
         click.echo(pipeline_status(vendor(name), pipeline_name).render())
+
+
+@cli.command()
+@click.argument("source", type=SOURCE, required=False)
+@click.option("--database", metavar="PATH", help="The DuckDB file. Default: the source's, clickhaul_<source>.duckdb.")
+@handle_errors
+def compact(source: str | None, database: str | None) -> None:
+    """Rewrite a DuckDB file without the space merges leave behind (copy, verify, swap; the original is kept on
+    any failure). Run it when nothing else has the file open."""
+    from pathlib import Path
+
+    from .duckdb_files import compact as compact_file
+
+    if not database:
+        if not source:
+            raise ClickhaulError("give a SOURCE or --database PATH")
+        database = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS") or f"clickhaul_{source.lower()}.duckdb"
+    before, after = compact_file(Path(database))
+    click.echo(f"compacted {database}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
 
 
 @cli.command()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -24,6 +25,7 @@ from sources.common.monitor import ProgressMode, RunMonitor, set_monitor
 from sources.common.redact import redact
 from sources.common.windows import parse_date
 
+from .duckdb_files import compact, duckdb_file, is_lock_error, lock_timeout, locked_error, publish, wait_for_lock
 from .journal import Journal
 from .registry import VendorSpec
 
@@ -215,6 +217,38 @@ def settle_pending(pipeline: dlt.Pipeline, on_pending: OnPending) -> int:
     return pending
 
 
+def guard_missing_state(pipeline: dlt.Pipeline, full_refresh: bool) -> None:
+    """On an ephemeral runner the pipeline folder is gone: dlt restores the state (the cursors) from the
+    destination. When even the destination has none for this pipeline but its dataset already holds tables, an
+    incremental run would silently reload everything from `start_date`: refuse unless asked to."""
+    pipeline.sync_destination()
+    if full_refresh or pipeline.state.get("_state_version", 0):
+        return
+    existing = dataset_tables(pipeline)
+    if existing:
+        raise ConfigError(
+            f"dataset {pipeline.dataset_name} already holds {len(existing)} table(s) ({', '.join(existing[:5])}"
+            f"{', ...' if len(existing) > 5 else ''}) but no saved state of pipeline {pipeline.pipeline_name} was "
+            "found, locally or in the destination: an incremental run would reload from start_date. Use the "
+            "--pipeline name that loaded them, load a fixed range with --start/--end, or pass --full-refresh"
+        )
+
+
+def dataset_tables(pipeline: dlt.Pipeline) -> list[str]:
+    try:
+        with pipeline.sql_client() as client:
+            if not client.has_dataset():
+                return []
+            dataset = pipeline.dataset_name.replace("'", "''")
+            rows = client.execute_sql(
+                "select table_name from information_schema.tables "
+                f"where table_schema = '{dataset}' and table_name not like '_dlt%' order by 1"
+            )
+    except DltException:  # destinations without SQL (filesystem): nothing to compare with
+        return []
+    return [str(row[0]) for row in rows or []]
+
+
 def schema_columns(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
     if not pipeline.default_schema_name:
         return {}
@@ -235,10 +269,15 @@ def added_columns(before: dict[str, set[str]], after: dict[str, set[str]]) -> li
 
 def extract_and_load(pipeline: dlt.Pipeline, spec: VendorSpec, source: Any) -> dict[str, int]:
     """One dlt run; returns rows per table. dlt's wrapped errors become the error a user can act on."""
+    database = duckdb_file(pipeline)
+    if database is not None:
+        wait_for_lock(database, lock_timeout())
     try:
         pipeline.run(source)
     except PipelineStepFailed as error:
         cause = root_cause(error)
+        if database is not None and is_lock_error(cause):
+            raise locked_error(database, str(cause), 0) from None
         if isinstance(cause, ConfigFieldMissingException):
             raise translate_config_error(spec.name, cause) from None
         if isinstance(cause, ClickhaulError):
@@ -295,6 +334,8 @@ def run_vendor(
     destination_config: Any = None,
     on_pending: OnPending = "load",
     force: bool = False,
+    publish: str | None = None,
+    full_refresh: bool = False,
 ) -> RunSummary:
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
@@ -323,6 +364,8 @@ def run_vendor(
         journal = Journal.of(pipeline)
         try:
             settle_pending(pipeline, on_pending)
+            if not start_date:
+                guard_missing_state(pipeline, full_refresh)
             columns_before = schema_columns(pipeline)
             rows = extract_and_load(pipeline, spec, source)
         except ClickhaulError as error:
@@ -331,4 +374,34 @@ def run_vendor(
         summary = summarize(spec, pipeline, monitor, rows, began, start_date, kwargs.get("end_date"))
         summary.new_columns = added_columns(columns_before, schema_columns(pipeline))
         journal.record_success(summary)
+        after_load(pipeline, journal, publish)
         return summary
+
+
+def after_load(pipeline: dlt.Pipeline, journal: Journal, publish_to: str | None) -> None:
+    """Housekeeping of a DuckDB file after a successful load: compact every N loads, publish a reader copy."""
+    database = duckdb_file(pipeline)
+    if database is None:
+        if publish_to:
+            raise ConfigError("--publish works with the duckdb destination only")
+        return
+    every = compact_every()
+    if every:
+        loads = int(journal.data.get("loads_since_compact", 0)) + 1
+        if loads >= every:
+            before, after = compact(database)
+            log.warning("compacted %s: %.1f MB -> %.1f MB", database, before / 1e6, after / 1e6)
+            loads = 0
+        journal.data["loads_since_compact"] = loads
+        journal.save()
+    if publish_to:
+        publish(database, Path(publish_to))
+
+
+def compact_every() -> int:
+    """Config `clickhaul.compact_every` (env CLICKHAUL__COMPACT_EVERY): compact the DuckDB file every N loads."""
+    value: Any = dlt.config.get("clickhaul.compact_every")
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise ConfigError(f"clickhaul.compact_every {value!r} is not a whole number") from None

@@ -39,7 +39,8 @@ def test_added_and_retyped_fields_load_and_are_reported(tmp_path: Path, monkeypa
         assert second.misfits == retyped > 0
         rows = loader.query(
             "select visitors, visitors__v_text, scroll_depth from pirsch.pages where day = ? and visitors__v_text "
-            "is not null", [LAST]
+            "is not null",
+            [LAST],
         )
         assert all(visitors is None and text.endswith(" visitors") and depth == "0.5" for visitors, text, depth in rows)
         # yesterday's rows are untouched
