@@ -39,6 +39,7 @@ DEMO_SUPERUSER_TOKEN = "c0ffee5a1d2b3c4d5e6f708192a3b4c5"
 DEMO_WRITE_TOKEN = "d15ea5e0a1b2c3d4e5f60718293a4b5c"
 DEMO_VIEW_TOKEN = "0b5e55ed0a1b2c3d4e5f60718293a4b5"
 TRACKER_PATH = r"/(?:[A-Za-z0-9_.\-]+/)*(?:matomo|piwik)\.php"
+REPORTING_PATH = r"/(?:[A-Za-z0-9_.\-]+/)*index\.php"
 GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,"
     b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
@@ -114,6 +115,9 @@ class MatomoSimulator(SimulatorServer):
         self._fault_lock = threading.Lock()
         self.route("POST", TRACKER_PATH, self.track)
         self.route("GET", TRACKER_PATH, self.track)
+        self.route("POST", REPORTING_PATH, self.reporting)
+        self.route("GET", REPORTING_PATH, self.reporting)
+        self.invalidations: list[tuple[str, list[str]]] = []  # (idSites, dates) of invalidateArchivedReports
 
     # -- what tests read --------------------------------------------------------------------------------
     def stored(self) -> list[StoredHit]:
@@ -168,6 +172,48 @@ class MatomoSimulator(SimulatorServer):
         return "stored", timestamp
 
     # -- endpoints --------------------------------------------------------------------------------------
+    def reporting(self, request: Request) -> Response:
+        """The two Reporting API methods clickhaul calls; like Matomo, errors answer HTTP 200 with result=error."""
+        params = {**request.query, **(request.form() if request.method == "POST" else {})}
+        role = self.role(params.get("token_auth"))
+        method = params.get("method", "")
+        if params.get("module") != "API":
+            return json_response({"result": "error", "message": "module must be API"})
+        if method == "API.getMatomoVersion":
+            if role is None:
+                return json_response(
+                    {
+                        "result": "error",
+                        "message": "You can't access this resource as it requires "
+                        "a 'view' access for at least one website.",
+                    }
+                )
+            return json_response({"value": "5.1.0"})
+        if method == "CoreAdminHome.invalidateArchivedReports":
+            if role not in ("superuser", "write"):
+                return json_response(
+                    {"result": "error", "message": "You can't access this resource as it requires an 'admin' access."}
+                )
+            sites, dates = params.get("idSites", ""), [d for d in params.get("dates", "").split(",") if d]
+            if not sites or not dates:
+                return json_response(
+                    {"result": "error", "message": "Please specify a value for 'idSites' and 'dates'."}
+                )
+            with self._store_lock:
+                self.invalidations.append((sites, dates))
+            return json_response(
+                {
+                    "result": "success",
+                    "message": f"Success. The following dates were invalidated successfully: {', '.join(dates)}",
+                }
+            )
+        return json_response(
+            {
+                "result": "error",
+                "message": f"The method '{method}' does not exist or is not available in the module 'API'.",
+            }
+        )
+
     def track(self, request: Request) -> Response:
         body = request.body.strip()
         if request.method == "POST" and body.startswith(b"{"):

@@ -61,6 +61,7 @@ class MatomoConfig:
     workers: int = DEFAULT_WORKERS
     queued_tracking: bool = False
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    invalidate_archives: bool = True
 
     def options(self) -> PushOptions:
         return PushOptions(
@@ -98,6 +99,7 @@ def make_config(
     workers: Any = DEFAULT_WORKERS,
     queued_tracking: Any = False,
     timeout: Any = DEFAULT_TIMEOUT_SECONDS,
+    invalidate_archives: Any = True,
 ) -> MatomoConfig:
     """Check every setting before any request; register the token as a secret."""
     register_secret(token_auth)
@@ -131,6 +133,7 @@ def make_config(
         workers=_int("workers", workers, 1, MAX_WORKERS),
         queued_tracking=_bool("queued_tracking", queued_tracking),
         timeout=seconds,
+        invalidate_archives=_bool("invalidate_archives", invalidate_archives),
     )
 
 
@@ -143,9 +146,25 @@ def resolve_config(
     workers: int = DEFAULT_WORKERS,
     queued_tracking: bool = False,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    invalidate_archives: bool = True,
 ) -> MatomoConfig:
     """`[destination.matomo]` from .dlt/*.toml or DESTINATION__MATOMO__* variables; arguments override."""
-    return make_config(tracking_url, token_auth, idsite, batch_size, workers, queued_tracking, timeout)
+    return make_config(
+        tracking_url, token_auth, idsite, batch_size, workers, queued_tracking, timeout, invalidate_archives
+    )
+
+
+def invalidate_backdated(tracker: MatomoTracker, config: MatomoConfig, summary: PushSummary) -> None:
+    """Matomo archives reports per day: hits stored for past days stay invisible until those days are
+    invalidated (CoreAdminHome.invalidateArchivedReports). Needs a token with admin access to the site."""
+    if not config.invalidate_archives or not summary.backdated:
+        return
+    if not config.token_auth:
+        log.warning("matomo: back-dated hits were stored but no token_auth is set: archives not invalidated")
+        return
+    for site, days in sorted(summary.backdated.items()):
+        tracker.invalidate_archives(site, sorted(days))
+        summary.invalidated[site] = sorted(days)
 
 
 def new_load_id() -> str:
@@ -220,15 +239,19 @@ def push_table(
             config.tracking_url, config.token_auth, timeout=config.timeout, retry=retry, connections=config.workers
         )
         try:
+            if config.token_auth:
+                tracker.validate_token()
             ledger = Ledger(connection, config.tracking_url, new_load_id())
             pusher = Pusher(config.options(), tracker, ledger, now=now)
-            return pusher.push(
+            summary = pusher.push(
                 read_chunks(connection, relation, order, chunk_rows),
                 row_mapping,
                 table,
                 key_columns=keys,
                 total_rows=int(total[0]) if total else None,
             )
+            invalidate_backdated(tracker, config, summary)
+            return summary
         finally:
             tracker.close()
     finally:
@@ -274,13 +297,15 @@ def push_items(
     tracker = MatomoTracker(config.tracking_url, config.token_auth, timeout=config.timeout, connections=config.workers)
     try:
         with Ledger.open(ledger_database, config.tracking_url, new_load_id()) as ledger:
-            return Pusher(options, tracker, ledger).push(
+            summary = Pusher(options, tracker, ledger).push(
                 source,
                 row_mapping,
                 table_name,
                 key_columns=tuple(key_columns) or row_mapping.key_columns,
                 total_rows=total,
             )
+        invalidate_backdated(tracker, config, summary)
+        return summary
     finally:
         tracker.close()
 

@@ -8,6 +8,7 @@ batches per worker, however large the table.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -15,10 +16,10 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from sources.common.monitor import current_monitor
 
@@ -70,7 +71,22 @@ class PushSummary:
     retried: int = 0
     lost_answers: int = 0
     seconds: float = 0.0
+    backdated: dict[str, set[str]] = field(default_factory=dict)  # site -> UTC days before today with new hits
+    invalidated: dict[str, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note_backdated(self, hits: Sequence[Hit], today: str) -> None:
+        for hit in hits:
+            params = parse_qs(hit.request.lstrip("?"))
+            cdt, site = (params.get("cdt") or [""])[0], (params.get("idsite") or [""])[0]
+            day = (
+                cdt[:10]
+                if "-" in cdt
+                else (dt.datetime.fromtimestamp(int(cdt), dt.UTC).date().isoformat() if cdt.isdigit() else "")
+            )
+            if day and site and day < today:
+                with self._lock:
+                    self.backdated.setdefault(site, set()).add(day)
 
     def add(self, **counts: int) -> None:
         with self._lock:
@@ -94,6 +110,8 @@ class PushSummary:
             f"  {self.batches:,} batches in {self.requests:,} requests ({self.retried:,} retried), "
             f"{self.seconds:.1f} s, {self.hits_per_second:,.0f} hits/s",
         ]
+        for site, days in sorted(self.invalidated.items()):
+            lines.append(f"  invalidated archived reports of site {site} for {len(days)} day(s): {', '.join(days)}")
         if self.lost_answers:
             lines.append(
                 f"  warning: {self.lost_answers} request(s) got no answer and were sent again; if Matomo had "
@@ -308,6 +326,8 @@ class Pusher:
             )
         )
         self._acknowledged_any.set()
+        if result.tracked:
+            summary.note_backdated(batch, dt.datetime.now(dt.UTC).date().isoformat())
         rejections = self.server_rejections(batch, result, source)
         self.ledger.reject(rejections)
         summary.add(
