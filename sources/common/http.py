@@ -134,6 +134,7 @@ class HttpClient:
         timeout: float = 60.0,
         headers: Mapping[str, str] | None = None,
         error_message: Callable[[httpx.Response], str] = default_error_message,
+        token_expired: Callable[[httpx.Response], bool] | None = None,
         stats: RequestStats | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -143,6 +144,8 @@ class HttpClient:
         self.retry = retry or RetryPolicy.from_env()
         self.clock = clock
         self.error_message = error_message
+        # Vendors that say "token expired" without a 401 (Mapp: 403 INVALID_TOKEN) name that answer here.
+        self.token_expired = token_expired
         self.stats = stats or RequestStats()
         self._http = httpx.Client(
             base_url=base_url,
@@ -253,7 +256,7 @@ class HttpClient:
 
     def _handle(self, response: httpx.Response, parse: ParseMode, check: Callable[[Any], Any] | None) -> Any:
         status = response.status_code
-        if status == 401:
+        if status == 401 or (self.token_expired is not None and self.token_expired(response)):
             raise TokenExpired(f"{self.vendor}: unauthorized: {redact(self.error_message(response))}")
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock, self.retry)

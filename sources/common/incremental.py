@@ -19,11 +19,11 @@ EXTERNAL_SCHEDULER_ENV = "CLICKHAUL_EXTERNAL_SCHEDULER"
 
 
 def day_cursor(
-    start_date: dt.date, end_date: dt.date | None = None, lookback_days: int = 3
+    start_date: dt.date, end_date: dt.date | None = None, lookback_days: int = 3, cursor_path: str = DAY_CURSOR
 ) -> dlt.sources.incremental[dt.date]:
     """Cursor over inclusive days: `end_date` is turned into dlt's open range end (the day after)."""
     return dlt.sources.incremental(
-        DAY_CURSOR,
+        cursor_path,
         initial_value=start_date,
         end_value=end_date + dt.timedelta(days=1) if end_date else None,
         lag=lookback_days,

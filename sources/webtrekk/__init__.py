@@ -28,6 +28,17 @@ from sources.common.pool import shared_client
 from sources.common.redact import register_secrets
 from sources.common.windows import WindowUnit, check_timezone, parse_date, split_windows
 
+from .analytics import analytics_resources, check_analytics, parse_analytics
+from .analytics_settings import (
+    DEFAULT_ANALYTICS_BASE_URL,
+    DEFAULT_ANALYTICS_CONCURRENCY,
+    DEFAULT_ANALYTICS_LANGUAGE,
+    DEFAULT_ANALYTICS_TOKEN_URL,
+    DEFAULT_ANALYTICS_WINDOW,
+    DEFAULT_POLL_INITIAL_SECONDS,
+    DEFAULT_POLL_MAX_SECONDS,
+    DEFAULT_POLL_TIMEOUT_SECONDS,
+)
 from .client import JsonRpcError, WebtrekkClient, rate_limit_pairs
 from .settings import (
     CAMPAIGN_FILTERS,
@@ -70,9 +81,9 @@ _RETIRED = re.compile(r"method.*not (found|available|supported)|unknown method|r
 
 @dlt.source(name="webtrekk", section="webtrekk", max_table_nesting=0)
 def webtrekk_source(
-    customer_id: str = dlt.secrets.value,
-    login: str = dlt.secrets.value,
-    password: str = dlt.secrets.value,
+    customer_id: str | None = dlt.secrets.value,
+    login: str | None = dlt.secrets.value,
+    password: str | None = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
     language: str = "en",
     rate_limits: Any = None,
@@ -85,6 +96,19 @@ def webtrekk_source(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     timezone: str = "UTC",
     request_timeout: float = 120.0,
+    analytics_client_id: str | None = dlt.secrets.value,
+    analytics_client_secret: str | None = dlt.secrets.value,
+    analytics_base_url: str = DEFAULT_ANALYTICS_BASE_URL,
+    analytics_token_url: str = DEFAULT_ANALYTICS_TOKEN_URL,
+    analytics_scope: str | None = None,
+    analytics_language: str = DEFAULT_ANALYTICS_LANGUAGE,
+    analytics_queries: Any = None,
+    analytics_reports: Any = None,
+    analytics_window: str = DEFAULT_ANALYTICS_WINDOW,
+    analytics_concurrency: int = DEFAULT_ANALYTICS_CONCURRENCY,
+    analytics_poll_initial_seconds: float = DEFAULT_POLL_INITIAL_SECONDS,
+    analytics_poll_max_seconds: float = DEFAULT_POLL_MAX_SECONDS,
+    analytics_poll_timeout_seconds: float = DEFAULT_POLL_TIMEOUT_SECONDS,
 ) -> Iterator[DltResource]:
     """Metadata (`accounts`, `analysis_objects`, `metrics`, `custom_reports`, `dynamic_time_intervals`),
     `export_<type>` per entry of `export_types`, `analysis_<name>` per entry of `analyses` and `report_<name>`
@@ -92,8 +116,38 @@ def webtrekk_source(
 
     Analyses, reports and date-bound exports are loaded per day from the saved day cursor minus `lookback_days`;
     with `start_date`..`end_date` exactly that range is loaded and no state moves.
+
+    The REST Analytics API (see docs/webtrekk_analytics.md) adds `analytics_query_objects`, `analytics_segments`,
+    `analytics_dynamic_timefilters`, `analytics_<name>` per entry of `analytics_queries` and
+    `analytics_report_<name>` (tables `analytics_report_<name>__<element>`) per entry of `analytics_reports`. An
+    account with only Analytics API credentials gets only those.
     """
-    register_secrets([password])
+    register_secrets([password, analytics_client_secret])
+    analytics = parse_analytics(
+        client_id=analytics_client_id,
+        client_secret=analytics_client_secret,
+        base_url=analytics_base_url,
+        token_url=analytics_token_url,
+        scope=analytics_scope,
+        language=analytics_language,
+        queries=analytics_queries,
+        reports=analytics_reports,
+        window=analytics_window,
+        concurrency=analytics_concurrency,
+        poll_initial_seconds=analytics_poll_initial_seconds,
+        poll_max_seconds=analytics_poll_max_seconds,
+        poll_timeout_seconds=analytics_poll_timeout_seconds,
+        timeout=request_timeout,
+    )
+    if analytics is not None:
+        check_timezone(timezone)
+        if not isinstance(lookback_days, int) or lookback_days < 0:
+            raise ConfigError(f"sources.webtrekk.lookback_days must be 0 or more, not {lookback_days!r}")
+        analytics.first_day, analytics.last_day = configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS)
+        analytics.lookback_days, analytics.timezone = lookback_days, timezone
+        if not (customer_id or login or password):
+            yield from analytics_resources(analytics)  # an Analytics-API-only account
+            return
     settings = validate(
         customer_id=customer_id,
         login=login,
@@ -110,6 +164,7 @@ def webtrekk_source(
         lookback_days=lookback_days,
         timezone=timezone,
     )
+    customer_id, login, password = str(customer_id), str(login), str(password)  # `validate` required them
     # One client per account for the whole process: a backfill builds this source once per window, and a fresh
     # rate limiter would know nothing of the requests the previous window just made.
     client = shared_client(
@@ -139,6 +194,8 @@ def webtrekk_source(
         yield analysis_resource(session, analysis, settings)
     for report in settings.reports:
         yield report_resource(session, report, settings)
+    if analytics is not None:
+        yield from analytics_resources(analytics)
 
 
 # -- configuration ---------------------------------------------------------------------------------------------
@@ -180,9 +237,9 @@ class Settings:
 
 def validate(
     *,
-    customer_id: str,
-    login: str,
-    password: str,
+    customer_id: str | None,
+    login: str | None,
+    password: str | None,
     base_url: str,
     language: str,
     rate_limits: Sequence[Sequence[float]] | None,
@@ -579,27 +636,44 @@ def report_resource(session: Session, report: ReportEntry, settings: Settings) -
 
 # -- check -----------------------------------------------------------------------------------------------------
 def check_connection() -> str:
-    """`clickhaul check webtrekk`: getConnectionTest, then a login and logout prove the credentials."""
+    """`clickhaul check webtrekk`: getConnectionTest, then a login and logout prove the credentials; with
+    Analytics API credentials, a token and the month's usage prove those."""
     return _check()
 
 
 @with_config(sections=("sources", "webtrekk"))
 def _check(
-    customer_id: str = dlt.secrets.value,
-    login: str = dlt.secrets.value,
-    password: str = dlt.secrets.value,
+    customer_id: str | None = dlt.secrets.value,
+    login: str | None = dlt.secrets.value,
+    password: str | None = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
     language: str = "en",
     rate_limits: Any = None,
+    analytics_client_id: str | None = dlt.secrets.value,
+    analytics_client_secret: str | None = dlt.secrets.value,
+    analytics_base_url: str = DEFAULT_ANALYTICS_BASE_URL,
+    analytics_token_url: str = DEFAULT_ANALYTICS_TOKEN_URL,
+    analytics_scope: str | None = None,
 ) -> str:
-    register_secrets([password])
-    require(VENDOR, customer_id=customer_id, login=login, password=password)
-    check_base_url(base_url, "sources.webtrekk.base_url")
-    limits = rate_limit_pairs(rate_limits)
-    client = WebtrekkClient(base_url, customer_id, login, password, language=language, rate_limits=limits, timeout=30.0)
-    try:
-        answer = client.connection_test()
-        client.token()
-    finally:
-        client.close()
-    return f"webtrekk at {base_url}: {answer}; login accepted for customer {customer_id}"
+    register_secrets([password, analytics_client_secret])
+    lines = []
+    analytics = analytics_client_id or analytics_client_secret
+    if not analytics or customer_id or login or password:
+        require(VENDOR, customer_id=customer_id, login=login, password=password)
+        check_base_url(base_url, "sources.webtrekk.base_url")
+        limits = rate_limit_pairs(rate_limits)
+        client = WebtrekkClient(
+            base_url, str(customer_id), str(login), str(password), language=language, rate_limits=limits, timeout=30.0
+        )
+        try:
+            answer = client.connection_test()
+            client.token()
+        finally:
+            client.close()
+        lines.append(f"webtrekk at {base_url}: {answer}; login accepted for customer {customer_id}")
+    if analytics:
+        lines.append(
+            check_analytics(analytics_client_id, analytics_client_secret, analytics_base_url, analytics_token_url,
+                            analytics_scope)
+        )  # fmt: skip
+    return "\n".join(lines)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from sources.common.spec import VendorSpec
 from sources.common.windows import WindowUnit
 
+from .analytics_settings import ANALYTICS_METADATA_RESOURCES, ANALYTICS_PREFIX
+
 VENDOR = "webtrekk"
 DEFAULT_BASE_URL = "https://report2.webtrekk.de/cgi-bin/wt/JSONRPC.cgi"
 JSONRPC_VERSION = "1.1"
@@ -134,16 +136,26 @@ METADATA_RESOURCES: tuple[str, ...] = (
 
 # Names the CLI's --resources accepts without config; analyses and reports add `analysis_<name>` and
 # `report_<name>` from config, which `--resources` does not know in advance.
-RESOURCE_NAMES: tuple[str, ...] = (*METADATA_RESOURCES, *(export.table for export in EXPORT_TYPES))
+# The Analytics API adds `analytics_<query>` and `analytics_report_<report>` from config the same way.
+RESOURCE_NAMES: tuple[str, ...] = (
+    *METADATA_RESOURCES,
+    *(export.table for export in EXPORT_TYPES),
+    *ANALYTICS_METADATA_RESOURCES,
+)
 
 VENDOR_SPEC = VendorSpec(
     name=VENDOR,
     source="sources.webtrekk:webtrekk_source",
     check="sources.webtrekk:check_connection",
-    simulator="simulators.webtrekk:WebtrekkSimulator",
-    demo="simulators.webtrekk:demo_plan",
+    # One port serves the JSON-RPC API and the REST Analytics API (simulators/mapp_analytics.py).
+    simulator="simulators.mapp_analytics:WebtrekkDemoSimulator",
+    demo="simulators.mapp_analytics:demo_plan",
     resources=RESOURCE_NAMES,
-    summary="Webtrekk / Mapp Intelligence JSON-RPC: exports, analyses and reports under the vendor's rate limits",
+    summary=(
+        "Webtrekk / Mapp Intelligence: JSON-RPC exports, analyses and reports under the vendor's rate limits; "
+        "REST Analytics API queries and reports"
+    ),
     demo_order=20,
-    resource_prefixes=("analysis_", "report_"),
+    resource_prefixes=("analysis_", "report_", ANALYTICS_PREFIX),
+    before_backfill="sources.webtrekk.analytics:check_analytics_quota",
 )
