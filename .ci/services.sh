@@ -4,9 +4,12 @@
 # Sourced by .ci/run; a developer can run it too. Exports CLICKHAUL_TEST_POSTGRES.
 set -euo pipefail
 
-if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+missing=""
+command -v pg_ctlcluster >/dev/null 2>&1 || missing="$missing postgresql"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"  # the HTML report is checked in a real browser
+if [ -n "$missing" ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 version=$(ls /etc/postgresql | sort -V | tail -n 1)
 pg_ctlcluster "$version" main start 2>/dev/null || true

@@ -100,6 +100,9 @@ def load_options(function: F) -> F:
 @click.option("--start", metavar="YYYY-MM-DD", help="First day to load (inclusive). Without it: incremental.")
 @click.option("--end", metavar="YYYY-MM-DD", help="Last day to load (inclusive). Default: today.")
 @click.option(
+    "--dbt", is_flag=True, help="After the load, build the dbt staging models and marts on the same destination."
+)
+@click.option(
     "--full-refresh",
     is_flag=True,
     help="Run incrementally even though the dataset has tables but no saved state exists (reloads from start_date).",

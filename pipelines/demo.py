@@ -44,6 +44,10 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
     from destinations.matomo.demo import demo_step
 
     demo_step(database_path, echo)
+    # And on top: the dbt staging models and cross-vendor marts.
+    from .dbt_runner import demo_step as dbt_step
+
+    dbt_step(database_path, echo)
     with duckdb.connect(str(database_path), read_only=True) as connection:
         tables = connection.execute(
             "select table_schema, table_name from information_schema.tables "

@@ -55,6 +55,7 @@ class RunSummary:
     seconds: float = 0.0
     new_columns: list[str] = field(default_factory=list)
     misfits: int = 0
+    dbt: str | None = None
 
     def render(self) -> str:
         span = f" {self.start}..{self.end}" if self.start and self.end else " (incremental)"
@@ -73,6 +74,8 @@ class RunSummary:
                 f"  schema: {self.misfits:,} value(s) no longer fit their column's type: kept as text in "
                 "<column>__v_text, the typed column is NULL there"
             )
+        if self.dbt:
+            lines.append("  " + self.dbt.replace("\n", "\n  "))
         lines.append(
             f"  {sum(self.rows.values()):,} rows, {self.requests:,} requests ({self.retries} retried), "
             f"{self.rate_limit_waits} rate-limit waits ({self.rate_limit_wait_seconds:.1f} s), "
@@ -336,6 +339,7 @@ def run_vendor(
     force: bool = False,
     publish: str | None = None,
     full_refresh: bool = False,
+    dbt: bool = False,
 ) -> RunSummary:
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
@@ -375,7 +379,19 @@ def run_vendor(
         summary.new_columns = added_columns(columns_before, schema_columns(pipeline))
         journal.record_success(summary)
         after_load(pipeline, journal, publish)
+        if dbt:
+            summary.dbt = build_marts(pipeline)
         return summary
+
+
+def build_marts(pipeline: dlt.Pipeline) -> str:
+    """`--dbt`: the dbt package's staging models and marts, on the destination just loaded."""
+    from .dbt_runner import pipeline_target, run_dbt
+
+    result = run_dbt("build", **pipeline_target(pipeline))
+    if not result.success:
+        raise ClickhaulError(f"the load succeeded, dbt build failed:\n{result.render()}")
+    return result.render()
 
 
 def after_load(pipeline: dlt.Pipeline, journal: Journal, publish_to: str | None) -> None:

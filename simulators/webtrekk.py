@@ -953,7 +953,14 @@ def demo_plan(simulator: WebtrekkSimulator) -> DemoPlan:
                         "analysisObjects": [{"title": "Pages"}],
                         "metrics": [{"title": "Page Impressions"}, {"title": "Visits"}, {"title": "Visitors"}],
                     },
-                }
+                },
+                {  # daily traffic: what the dbt marts read for Webtrekk's fct_traffic_daily
+                    "name": "traffic",
+                    "config": {
+                        "analysisObjects": [{"title": "Days"}],
+                        "metrics": [{"title": "Page Impressions"}, {"title": "Visits"}, {"title": "Visitors"}],
+                    },
+                },
             ],
             "reports": ["Overview Report"],
         },

@@ -309,6 +309,7 @@ def parse_exports(export_types: Sequence[Any] | None) -> dict[ExportType, list[d
             params["title"] = str(title)
         elif title:
             raise ConfigError(f"{key}: `title` applies to parameter exports only, not to {name}")
+        value: Any
         for option, value in spec.items():
             api_name = EXPORT_FILTERS.get(option) or (option if option in EXPORT_FILTERS.values() else None)
             if api_name is None:

@@ -1,0 +1,14 @@
+-- Pirsch exit pages: one row per domain, local day, path and title.
+with source as (
+  {{ clickhaul.source_or_empty("pirsch", "exit_pages", {
+      "domain_id": "text", "day": "date", "path": "text", "title": "text", "visitors": "bigint", "exits": "bigint"}) }}
+),
+latest as ({{ clickhaul.latest_load("source", ["domain_id", "day", "path", "title"]) }})
+select
+  domain_id as site_id,
+  day,
+  path,
+  title as page_title,
+  exits,
+  visitors
+from latest

@@ -1,0 +1,9 @@
+-- One row per Webtrekk account (customer id) the login sees.
+with source as (
+  {{ clickhaul.source_or_empty("webtrekk", "accounts", {"customer_id": "text", "title": "text"}) }}
+),
+latest as ({{ clickhaul.latest_load("source", ["customer_id"]) }})
+select
+  customer_id as site_id,
+  title as site_name
+from latest
