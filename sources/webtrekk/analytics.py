@@ -17,7 +17,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -706,6 +706,11 @@ def in_parallel(items: Iterable[T], work: Callable[[T], R], workers: int) -> Ite
             if len(pending) >= workers:
                 break
         while pending:
+            # A later item's failure must not wait behind an earlier item's long calculation.
+            wait([future for _, future in pending], return_when=FIRST_EXCEPTION)
+            for _, running in pending:
+                if running.done() and running.exception() is not None:
+                    running.result()
             item, future = pending.popleft()
             result = future.result()
             following = next(source, None)

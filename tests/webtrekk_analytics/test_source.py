@@ -249,7 +249,8 @@ def test_a_failure_cancels_the_calculations_still_running(
 ) -> None:
     simulator.calculation_seconds, simulator.failing_seconds = 300.0, 0.05
     simulator.fail_next(1)  # the first window fails quickly while the second is still calculating
-    with pytest.raises(ClickhaulError, match=r"query 'browsers' for 2026-10-01: calculation .* ended FAILED"):
+    # which of the two windows running at once gets the failing calculation is up to thread scheduling
+    with pytest.raises(ClickhaulError, match=r"query 'browsers' for 2026-10-0[12]: calculation .* ended FAILED"):
         loader().run("2026-10-01", "2026-10-05", resources="analytics_browsers")
     assert simulator.calculations_count == 2 and len(simulator.cancelled) == 1
     assert simulator.running() == []
