@@ -931,7 +931,7 @@ class WebtrekkSimulator(SimulatorServer):
 
 
 def demo_plan(simulator: WebtrekkSimulator) -> DemoPlan:
-    """A short tour under the documented limits (5 requests / 10 s): 12 requests, about 20 s. Metadata, a 25,500-row
+    """A short tour under the documented limits (5 requests / 10 s): 13 requests, about 25 s. Metadata, a 25,500-row
     export in three pages, campaigns, one analysis and one report (all four analysis types) for yesterday."""
     data = simulator.data
     return DemoPlan(

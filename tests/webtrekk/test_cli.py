@@ -89,5 +89,10 @@ def test_demo_plan_loads(simulator: WebtrekkSimulator, tmp_path) -> None:  # typ
     env = {**plan.env, **{k: v for k, v in make_env(simulator).items() if k.endswith("RATE_LIMITS")}}
     summary = Loader("webtrekk", tmp_path, env).run(plan.start, plan.end, source_kwargs=plan.source_kwargs)
     assert summary.rows["export_content_categories"] == 25_500
-    assert {"analysis_pages", "report_overview_report__scorecard", "report_overview_report__kpi"} <= set(summary.rows)
-    assert summary.requests == 12  # what the demo costs under the documented 5 requests / 10 s: about 20 s
+    assert {
+        "analysis_pages",
+        "analysis_traffic",
+        "report_overview_report__scorecard",
+        "report_overview_report__kpi",
+    } <= set(summary.rows)
+    assert summary.requests == 13  # what the demo costs under the documented 5 requests / 10 s: about 25 s
