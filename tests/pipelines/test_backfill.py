@@ -15,6 +15,7 @@ import dlt
 
 from pipelines.backfill import run_backfill
 from pipelines.registry import vendor
+from simulators.harness import Faults
 from simulators.pirsch import PirschData, PirschSimulator, demo_plan
 from tests.support import ROOT, Loader, environment, run_cli
 
@@ -170,3 +171,26 @@ def test_backfill_bad_input(tmp_path: Path) -> None:
         )
         assert result.returncode == 1 and "windows (limit" in result.stderr
         assert sim.count("") == 0
+
+
+def test_ctrl_c_stops_after_the_current_window_and_the_same_command_continues(tmp_path: Path) -> None:
+    with simulator() as sim:
+        sim.set_faults(Faults(slow_rate=1.0, slow_seconds=0.05, exempt_paths=(r"/api/v1/token$",)))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines", *backfill_args()],
+            env={**os.environ, **env_for(sim, tmp_path)}, cwd=str(ROOT),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not done_windows(tmp_path) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 130, stderr[-2000:]
+        finished = done_windows(tmp_path)
+        assert 1 <= len(finished) < 8
+        assert f"stopped after {len(finished)} of 8 windows" in stdout
+        assert "Traceback" not in stderr
+        sim.set_faults(Faults(exempt_paths=(r"/api/v1/token$",)))
+        resumed = run_cli(*backfill_args(), env=env_for(sim, tmp_path), cwd=tmp_path)
+        assert resumed.returncode == 0 and f"{len(finished)} already done" in resumed.stdout
