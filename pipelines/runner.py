@@ -95,6 +95,20 @@ def parse_range(start: str | None, end: str | None) -> tuple[dt.date | None, dt.
     return start_date, end_date
 
 
+MAX_RUN_DAYS = 3660  # ten years in one run is a typo or a job for `clickhaul backfill`
+
+
+def check_range_size(start: dt.date | None, end: dt.date | None, force: bool = False) -> None:
+    if start is None or force:
+        return
+    days = ((end or dt.date.today()) - start).days + 1
+    if days > MAX_RUN_DAYS:
+        raise ConfigError(
+            f"--start {start} .. --end {end or 'today'} is {days:,} days; one run loads at most {MAX_RUN_DAYS:,}: "
+            "check the dates, use `clickhaul backfill` (window by window, resumable), or pass --force"
+        )
+
+
 def parse_resources(spec: VendorSpec, resources: str | Sequence[str] | None) -> list[str] | None:
     if not resources:
         return list(spec.default_resources) if spec.default_resources else None
@@ -345,6 +359,7 @@ def run_vendor(
         start.isoformat() if isinstance(start, dt.date) else start,
         end.isoformat() if isinstance(end, dt.date) else end,
     )
+    check_range_size(start_date, end_date, force)
     selected = parse_resources(spec, resources)
     check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
     kwargs: dict[str, Any] = with_force(spec, source_kwargs, force)

@@ -1,0 +1,263 @@
+"""`python -m bench [--size smoke|full]`: clickhaul's throughput, rate-limit use, memory, incremental cost and
+Matomo hits/s, each against a baseline measured in the same run. Writes `bench/results/<timestamp>.json` and
+`bench/results/latest.md`, and prints the table. Not a test: `--size smoke` only proves it works."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import incremental, opentracker, pirsch, webtrekk  # noqa: E402
+from bench.servers import served  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Size:
+    pirsch_days: int
+    webtrekk_rows: int
+    opentracker_sessions: int
+    rss_sessions: tuple[int, int]
+    limit_calls: int
+    limit_window: tuple[int, float]  # Webtrekk's documented 5 requests / 10 s, scaled down
+    matomo_rows: int
+
+
+SIZES = {
+    "smoke": Size(pirsch_days=3, webtrekk_rows=12_000, opentracker_sessions=2_000, rss_sessions=(1_000, 3_000),
+                  limit_calls=8, limit_window=(5, 0.5), matomo_rows=1_000),
+    "full": Size(pirsch_days=365, webtrekk_rows=200_000, opentracker_sessions=1_000_000,
+                 rss_sessions=(100_000, 1_000_000), limit_calls=40, limit_window=(5, 2.0), matomo_rows=50_000),
+}  # fmt: skip
+
+
+def opentracker_available() -> bool:
+    try:
+        from pipelines.registry import vendor
+
+        vendor("opentracker")
+    except Exception:  # the source is optional in this benchmark until it is merged
+        return False
+    return True
+
+
+def ratio(value: float, baseline: float) -> float | None:
+    return round(value / baseline, 3) if baseline else None
+
+
+def throughput(name: str, loads: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    figures = {way: load().as_dict() for way, load in loads.items()}
+    ours = figures["clickhaul"]["rows_per_second"]
+    return {
+        **figures,
+        "vs_rest_api": ratio(ours, figures["rest_api"]["rows_per_second"]) if "rest_api" in figures else None,
+        "of_ceiling": ratio(ours, figures["ceiling"]["rows_per_second"]),
+    }
+
+
+def bench_throughput(size: Size, workdir: Path, results: dict[str, Any]) -> None:
+    with served(lambda: pirsch.simulator(size.pirsch_days)) as url:
+        results["throughput"]["pirsch_pages"] = throughput(
+            "pirsch",
+            {
+                "ceiling": lambda: pirsch.ceiling(url, size.pirsch_days),
+                "clickhaul": lambda: pirsch.clickhaul(url, workdir / "pirsch", size.pirsch_days),
+                "rest_api": lambda: pirsch.rest_api(url, workdir / "pirsch", size.pirsch_days),
+            },
+        )
+    with served(lambda: webtrekk.simulator(webtrekk_pages(size.webtrekk_rows))) as url:
+        results["throughput"]["webtrekk_export"] = throughput(
+            "webtrekk",
+            {
+                "ceiling": lambda: webtrekk.ceiling(url),
+                "clickhaul": lambda: webtrekk.clickhaul(url, workdir / "webtrekk"),
+                "rest_api": lambda: webtrekk.rest_api(url, workdir / "webtrekk"),
+            },
+        )
+    if opentracker_available():
+        sessions = size.opentracker_sessions
+        with served(lambda: opentracker.simulator(sessions)) as url:
+            opentracker.ceiling(url, sessions)  # warms the simulator's day cache, so both runs measure the client
+            results["throughput"]["opentracker_sessions"] = throughput(
+                "opentracker",
+                {
+                    "ceiling": lambda: opentracker.ceiling(url, sessions),
+                    "clickhaul": lambda: opentracker.clickhaul(url, workdir / "opentracker", sessions),
+                },
+            )
+
+
+def webtrekk_pages(rows: int) -> int:
+    """Pages in the simulated catalogue for about `rows` exported content_categories rows (regular data only)."""
+    from simulators.webtrekk import WebtrekkData, WebtrekkSimulator
+
+    probe = 2_000
+    regular = len(WebtrekkSimulator(WebtrekkData(pages=probe)).export_table({"type": webtrekk.EXPORT})[1])
+    return int(rows * probe / max(1, regular))
+
+
+def bench_rss(size: Size, workdir: Path, results: dict[str, Any]) -> None:
+    if not opentracker_available():
+        return
+    small, large = size.rss_sessions
+    figures = {}
+    for sessions in (small, large):
+        with served(lambda: opentracker.simulator(sessions)) as url:  # noqa: B023
+            figures[sessions] = opentracker.peak_rss(url, workdir / f"rss_{sessions}", sessions)
+    growth = ratio(figures[large]["peak_rss_mib"], figures[small]["peak_rss_mib"])
+    results["memory"] = {"opentracker": {"runs": list(figures.values()), "growth": growth}}
+
+
+def bench_limits(size: Size, workdir: Path, results: dict[str, Any]) -> None:
+    results["rate_limits"] = {
+        "webtrekk": webtrekk.utilisation(workdir / "limits", *size.limit_window, calls=size.limit_calls)
+    }
+
+
+def bench_incremental(size: Size, workdir: Path, results: dict[str, Any]) -> None:
+    vendors = ["pirsch", "webtrekk", "umami"] + (["opentracker"] if opentracker_available() else [])
+    results["incremental"] = {name: incremental.no_change_run(name, workdir / f"incr_{name}") for name in vendors}
+
+
+def bench_matomo(size: Size, workdir: Path, results: dict[str, Any]) -> None:
+    import duckdb
+
+    from bench.matomo_hits import make_table
+    from destinations.matomo import make_config, push_table
+    from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
+
+    database = workdir / "hits.duckdb"
+    make_table(database, size.matomo_rows)
+    figures: dict[str, Any] = {}
+    with served(MatomoSimulator) as url:
+        for workers in (1, 4, 8):
+            with duckdb.connect(str(database)) as connection:  # a fresh ledger: send everything again
+                connection.execute("drop schema if exists matomo cascade")
+            config = make_config(f"{url}/matomo.php", DEMO_SUPERUSER_TOKEN, idsite=1, batch_size=200, workers=workers)
+            began = time.monotonic()
+            summary = push_table(database, "events.hits", config=config)
+            seconds = time.monotonic() - began
+            figures[str(workers)] = {
+                "hits": summary.sent,
+                "requests": summary.requests,
+                "seconds": round(seconds, 2),
+                "hits_per_second": round(summary.sent / seconds, 1),
+            }
+    one = figures["1"]["hits_per_second"]
+    for entry in figures.values():
+        entry["vs_1_worker"] = ratio(entry["hits_per_second"], one)
+    results["matomo"] = figures
+
+
+PARTS: dict[str, Callable[[Size, Path, dict[str, Any]], None]] = {
+    "throughput": bench_throughput,
+    "rate_limits": bench_limits,
+    "memory": bench_rss,
+    "incremental": bench_incremental,
+    "matomo": bench_matomo,
+}
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f} %"
+
+
+def row(*cells: object) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        f"Benchmark `{results['size']}` on {results['machine']}, {results['started']}",
+        "",
+        row("figure", "clickhaul", "baseline", "ratio", "goal"),
+        row("---", "---", "---", "---", "---"),
+    ]
+    for name, entry in results.get("throughput", {}).items():
+        ours = entry["clickhaul"]
+        speed = f"{ours['rows_per_second']:,.0f}"
+        ceiling = f"ceiling {entry['ceiling']['rows_per_second']:,.0f}"
+        lines.append(
+            row(f"{name}: rows/s ({ours['rows']:,} rows)", speed, ceiling, pct(entry["of_ceiling"]), ">= 50 %")
+        )
+        if "rest_api" in entry:
+            rest = f"rest_api {entry['rest_api']['rows_per_second']:,.0f}"
+            lines.append(row(f"{name}: rows/s vs dlt rest_api", speed, rest, f"{entry['vs_rest_api']}x", ">= 10x"))
+    limits = results.get("rate_limits", {}).get("webtrekk")
+    if limits:
+        used = f"{limits['requests']} requests, {limits['refused']} refused"
+        allowed = f"{limits.get('allowed')} allowed"
+        goal = ">= 95 %, 0 refused"
+        lines.append(
+            row(f"webtrekk rate-limit use {limits.get('limits')}", used, allowed, pct(limits["utilisation"]), goal)
+        )
+    memory = results.get("memory", {}).get("opentracker")
+    if memory:
+        small, large = memory["runs"]
+        name = f"opentracker peak RSS, {large['sessions']:,} vs {small['sessions']:,} sessions"
+        ours, base = f"{large['peak_rss_mib']} MiB", f"{small['peak_rss_mib']} MiB"
+        lines.append(row(name, ours, base, f"{memory['growth']}x", "< 1.3x"))
+    for name, entry in results.get("incremental", {}).items():
+        base = f"first run {entry['first_run_requests']}"
+        figure = f"{name}: requests of a no-change daily run"
+        lines.append(row(figure, entry["no_change_requests"], base, pct(entry["ratio"]), "as few as possible"))
+    for workers, entry in results.get("matomo", {}).items():
+        speed = f"{entry['hits_per_second']:,.0f}"
+        lines.append(
+            row(f"matomo hits/s, {workers} worker(s)", speed, "1 worker", f"{entry['vs_1_worker']}x", "scales")
+        )
+    for name, error in results.get("errors", {}).items():
+        lines.append(row(name, f"failed: {error.splitlines()[-1][:120]}", "", "", ""))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
+    parser.add_argument("--results", default=str(RESULTS), help="directory for the JSON and latest.md")
+    args = parser.parse_args(argv)
+    size = SIZES[args.size]
+    started = dt.datetime.now(dt.UTC)
+    results: dict[str, Any] = {
+        "size": args.size,
+        "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()} Python {platform.python_version()}",
+        "throughput": {},
+        "errors": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="clickhaul-bench-") as scratch:
+        for name in [part.strip() for part in args.only.split(",") if part.strip()]:
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            try:
+                PARTS[name](size, Path(scratch), results)
+            except Exception:  # one broken part must not hide the others' figures
+                results["errors"][name] = traceback.format_exc()
+                print(results["errors"][name], file=sys.stderr)
+    out = Path(args.results)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    (out / f"{stamp}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    rendered = table(results)
+    (out / "latest.md").write_text(rendered)
+    print(rendered)
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

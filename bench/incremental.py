@@ -1,0 +1,79 @@
+"""Requests made by a no-change daily run: a source loads its history, then runs again the same day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from simulators.harness import SimulatorServer
+from tests.support import Loader
+
+TODAY = dt.datetime.now(dt.UTC).date()
+HISTORY_DAYS = 7
+
+
+def _pirsch() -> tuple[SimulatorServer, dict[str, str], str | None]:
+    from simulators.pirsch import PirschData, PirschSimulator, demo_plan
+
+    server = PirschSimulator(PirschData(domains=2, days=HISTORY_DAYS + 2, last_day=TODAY, sessions_per_day=(20, 40)))
+    server.start()
+    return server, dict(demo_plan(server).env), None
+
+
+def _webtrekk() -> tuple[SimulatorServer, dict[str, str], str | None]:
+    from bench.webtrekk import env
+    from simulators.webtrekk import WebtrekkData, WebtrekkSimulator
+
+    limits = [(1000, 1.0)]
+    server = WebtrekkSimulator(WebtrekkData(days=HISTORY_DAYS + 2, last_day=TODAY), rate_limits=limits).start()
+    values = env(server.url, limits)
+    values["SOURCES__WEBTREKK__EXPORT_TYPES"] = '["content_categories_time", "campaigns"]'
+    return server, values, None
+
+
+def _umami() -> tuple[SimulatorServer, dict[str, str], str | None]:
+    from simulators.harness import Faults
+    from simulators.umami import UmamiData, UmamiSimulator, demo_plan
+
+    data = UmamiData(websites=1, days=HISTORY_DAYS + 2, sessions_per_day=(20, 40), extra_paths=10)
+    server = UmamiSimulator(data=data, faults=Faults()).start()
+    return server, dict(demo_plan(server).env), None
+
+
+def _opentracker() -> tuple[SimulatorServer, dict[str, str], str | None]:
+    from simulators.opentracker import OpentrackerData, OpentrackerSimulator, demo_plan
+
+    data = OpentrackerData(days=HISTORY_DAYS + 2, last_day=TODAY, sessions_per_day=(50, 80))
+    server = OpentrackerSimulator(data).start()
+    return server, dict(demo_plan(server).env), None
+
+
+SOURCES: dict[str, Callable[[], tuple[SimulatorServer, dict[str, str], str | None]]] = {
+    "pirsch": _pirsch,
+    "webtrekk": _webtrekk,
+    "umami": _umami,
+    "opentracker": _opentracker,
+}
+
+
+def no_change_run(vendor: str, workdir: Path) -> dict[str, Any]:
+    server, env, resources = SOURCES[vendor]()
+    try:
+        start = (TODAY - dt.timedelta(days=HISTORY_DAYS - 1)).isoformat()
+        section = f"SOURCES__{vendor.upper()}__"
+        env = {key: value for key, value in env.items() if not key.endswith(("START_DATE", "END_DATE"))}
+        env[section + "START_DATE"] = start
+        loader = Loader(vendor, workdir, env, pipeline_name=f"bench_incremental_{vendor}")
+        first = loader.run(resources=resources)
+        server.clear_log()
+        again = loader.run(resources=resources)
+        return {
+            "first_run_requests": first.requests,
+            "no_change_requests": again.requests,
+            "server_requests": server.count(),
+            "ratio": round(again.requests / first.requests, 3) if first.requests else None,
+        }
+    finally:
+        server.stop()
