@@ -11,7 +11,7 @@ import pytest
 from simulators.harness import Faults
 from tests.support import Loader
 
-from .vendors import Vendor, snapshot, token_expiry
+from .vendors import VENDORS, Vendor, snapshot, token_expiry
 
 # name -> (faults, extra env); every probability is per request, seeded, so a failure replays.
 FAULTS: dict[str, tuple[Callable[[Vendor], Faults], Callable[[Vendor], dict[str, str]]]] = {
@@ -62,10 +62,12 @@ def test_tables_equal_a_clean_run_when_tokens_expire(
     assert_equal(snapshot(loader.database, vendor.name), clean)
 
 
+@pytest.mark.parametrize(
+    "vendor", sorted(name for name, spec in VENDORS.items() if spec.http200_error is not None), indirect=True
+)  # the others answer errors with HTTP status codes, covered by the other faults
 def test_http_200_error_bodies(vendor: Vendor, clean: dict[str, list[tuple[Any, ...]]], tmp_path: Path) -> None:
     """Webtrekk refuses over-limit requests with HTTP 200 and an error body; the run waits and repeats them."""
-    if vendor.http200_error is None:
-        pytest.skip(f"{vendor.name} answers errors with HTTP status codes (covered by the other faults)")
+    assert vendor.http200_error is not None
     with vendor.build(Faults()) as server:
         vendor.http200_error(server)
         loader = Loader(vendor.name, tmp_path, vendor.env(server))
