@@ -28,4 +28,4 @@ def test_daylight_saving_days_give_one_row_per_local_day(tmp_path: Path, change:
         # hour buckets of the change day: 24 rows as Pirsch answers, with the skipped/doubled hour's sessions
         # counted once in total
         total = loader.query("select sum(sessions) from pirsch.hours where day = ?", [change])[0][0]
-        assert total == [s for d, _, s in rows if d == change][0]
+        assert total == next(s for d, _, s in rows if d == change)
