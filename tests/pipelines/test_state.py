@@ -18,8 +18,11 @@ def test_lost_pipeline_folder_restores_the_cursor_from_the_destination(tmp_path:
     today = dt.date.today()
     data = PirschData(days=30, last_day=today, sessions_per_day=(30, 40), paths=20)
     with PirschSimulator(data) as simulator:
-        env = {**demo_plan(simulator).env, "SOURCES__PIRSCH__START_DATE": (today - dt.timedelta(days=12)).isoformat(),
-               "SOURCES__PIRSCH__TIMEZONE": "UTC"}
+        env = {
+            **demo_plan(simulator).env,
+            "SOURCES__PIRSCH__START_DATE": (today - dt.timedelta(days=12)).isoformat(),
+            "SOURCES__PIRSCH__TIMEZONE": "UTC",
+        }
         loader = Loader("pirsch", tmp_path, env)
         loader.run(resources="pages")
         rows = loader.count("pages")
@@ -29,8 +32,10 @@ def test_lost_pipeline_folder_restores_the_cursor_from_the_destination(tmp_path:
         days = sorted({r.query["from"] for r in simulator.requests if r.path.endswith("/statistics/page")})
         assert days[0] == (today - dt.timedelta(days=3)).isoformat()  # the restored cursor minus the lookback
         assert loader.count("pages") == rows
-        assert loader.query("select count(*) from (select domain_id, day, path, title from pirsch.pages "
-                            "group by all having count(*) > 1)") == [(0,)]
+        assert loader.query(
+            "select count(*) from (select domain_id, day, path, title from pirsch.pages "
+            "group by all having count(*) > 1)"
+        ) == [(0,)]
 
 
 def test_tables_without_any_state_are_not_reloaded_unless_asked(tmp_path: Path) -> None:
