@@ -8,7 +8,8 @@ and gives every later caller the same value, or the same error.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -33,3 +34,29 @@ class Once(Generic[T]):
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
+
+
+class SharedUse:
+    """Counts the resources of a run that use one client: the first to start and the last to finish (or fail) run
+    the hooks — a logout, a usage report — once, however the resources are scheduled."""
+
+    def __init__(self, on_first: Callable[[], None] | None = None, on_last: Callable[[], None] | None = None) -> None:
+        self._on_first = on_first
+        self._on_last = on_last
+        self._active = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[None]:
+        with self._lock:
+            if self._active == 0 and self._on_first is not None:
+                self._on_first()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                last = self._active == 0
+            if last and self._on_last is not None:
+                self._on_last()

@@ -23,6 +23,7 @@ from dlt.sources import DltResource
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ClickhaulError, ConfigError
 from sources.common.incremental import configured_days, day_cursor, days_to_load
+from sources.common.lazy import SharedUse
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
 from sources.common.redact import register_secrets
@@ -396,22 +397,14 @@ class Session:
 
     def __init__(self, client: WebtrekkClient) -> None:
         self.client = client
-        self._active = 0
+        self._users = SharedUse(on_last=client.logout)
         self._lock = threading.Lock()
         self._metadata: dict[str, Any] = {}
 
     @contextmanager
     def use(self) -> Iterator[WebtrekkClient]:
-        with self._lock:
-            self._active += 1
-        try:
+        with self._users.use():
             yield self.client
-        finally:
-            with self._lock:
-                self._active -= 1
-                last = self._active == 0
-            if last:
-                self.client.logout()
 
     def objects_and_metrics(self) -> Any:
         """One call answers both `analysis_objects` and `metrics`."""

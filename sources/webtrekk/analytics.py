@@ -34,7 +34,7 @@ from sources.common.config import check_base_url, config_list, missing_config
 from sources.common.errors import AuthError, ClickhaulError, ConfigError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, TokenAuth
 from sources.common.incremental import day_cursor, days_to_load
-from sources.common.lazy import Once
+from sources.common.lazy import Once, SharedUse
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
 from sources.common.redact import register_secret, register_secrets
@@ -845,24 +845,16 @@ class AnalyticsRun:
 
     def __init__(self, client: AnalyticsClient) -> None:
         self.client = client
-        self._active = 0
-        self._lock = threading.Lock()
         self._started = (0, 0)
+        self._users = SharedUse(on_first=self.start, on_last=self.report)
+
+    def start(self) -> None:
+        self._started = (self.client.stats.calculations, self.client.stats.cached)
 
     @contextmanager
     def use(self) -> Iterator[AnalyticsClient]:
-        with self._lock:
-            if self._active == 0:
-                self._started = (self.client.stats.calculations, self.client.stats.cached)
-            self._active += 1
-        try:
+        with self._users.use():
             yield self.client
-        finally:
-            with self._lock:
-                self._active -= 1
-                last = self._active == 0
-            if last:
-                self.report()
 
     def report(self) -> None:
         calculated = self.client.stats.calculations - self._started[0]
