@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import incremental, opentracker, pirsch, webtrekk  # noqa: E402
-from bench.servers import served  # noqa: E402
+from simulators.harness import served  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import json
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ from sources.common.windows import parse_date
 
 from .duckdb_files import compact, duckdb_file, is_lock_error, lock_timeout, locked_error, publish, wait_for_lock
 from .journal import Journal
+from .memory import ReleasingCollector, cap_duckdb_memory, tune_allocator
 from .registry import VendorSpec
 
 log = logging.getLogger("clickhaul.run")
@@ -38,17 +38,8 @@ os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
 
-def cap_duckdb_memory() -> None:
-    """DuckDB takes up to 80 % of RAM for a merge by default, so a run's peak grew with its size (1M Opentracker
-    sessions: 1.8 GiB). Capped, it spills to disk instead (754 MiB). CLICKHAUL__DUCKDB_MEMORY_LIMIT=off lifts it;
-    an explicit DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG wins."""
-    limit = os.environ.get("CLICKHAUL__DUCKDB_MEMORY_LIMIT", "256MB").strip()
-    if limit.lower() in ("", "off", "none") or "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG" in os.environ:
-        return
-    os.environ["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps({"memory_limit": limit})
-
-
 cap_duckdb_memory()
+tune_allocator()
 
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -216,6 +207,7 @@ def open_pipeline(
         pipeline_name=check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}"),
         destination=destination_config or destination,
         dataset_name=dataset or spec.name,
+        progress=ReleasingCollector(),
         **options,
     )
 

@@ -5,6 +5,7 @@ A vendor simulator adds only its data model and its endpoints."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 import re
 import secrets
@@ -14,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -411,3 +413,31 @@ def stable_seed(*parts: object) -> int:
     import hashlib
 
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def _serve_forever(factory: Callable[[], SimulatorServer], urls: multiprocessing.Queue[str]) -> None:
+    try:
+        simulator = factory().start()
+    except BaseException as error:
+        urls.put(f"error: {type(error).__name__}: {error}")
+        raise
+    urls.put(simulator.url)
+    simulator.serve_forever()
+
+
+@contextmanager
+def served(factory: Callable[[], SimulatorServer]) -> Iterator[str]:
+    """`factory()` served from a forked process of its own; yields its base URL. For measurements: the server's
+    work (and the memory of its generated data) stays out of the process being measured."""
+    context: Any = multiprocessing.get_context("fork")
+    urls: multiprocessing.Queue[str] = context.Queue()
+    process = context.Process(target=_serve_forever, args=(factory, urls), daemon=True)
+    process.start()
+    try:
+        url = urls.get(timeout=300)
+        if url.startswith("error: "):
+            raise RuntimeError(f"the simulator did not start: {url[7:]}")
+        yield url
+    finally:
+        process.terminate()
+        process.join(timeout=10)

@@ -72,15 +72,18 @@ def token_position(token: str) -> int | None:
         return None
 
 
-def parse_answer(text: str) -> dict[str, Any]:
-    """The `check=` hook for every sessions call: plain-text errors and `false` raise, JSON is parsed."""
-    body = text.strip()
-    if body == "false":
+def parse_answer(raw: bytes | str) -> dict[str, Any]:
+    """The `check=` hook for every sessions call: plain-text errors and `false` raise, JSON is parsed.
+
+    Takes the body as bytes: a page is ~1 MB, and decoding it to text first would hold a second copy per worker."""
+    body = raw.strip() if isinstance(raw, bytes) else raw.strip().encode()
+    if body == b"false":
         raise TicketRefused("opentracker answered `false`: the ticket or the login behind it was refused")
-    if body.startswith("Error"):
-        match = _ERROR.match(body)
+    if body.startswith(b"Error"):
+        text = body.decode("utf-8", "replace")
+        match = _ERROR.match(text)
         name = match.group("name") if match else None
-        message = redact((match.group("message") if match else body).strip())[:500]
+        message = redact((match.group("message") if match else text).strip())[:500]
         if _SITE_MISMATCH in message.lower():
             raise SiteRefused(message)
         if name and "timeout" in name.lower():  # the vendor timed out behind its front end: worth another try
@@ -90,9 +93,12 @@ def parse_answer(text: str) -> dict[str, Any]:
         answer = orjson.loads(body)
     except orjson.JSONDecodeError:
         # A cut or garbled body on a 200 (or an HTML error page from a proxy): the next attempt usually works.
-        raise TransientError(f"opentracker: malformed answer ({len(body)} bytes): {redact(body[:80])!r}") from None
+        excerpt = body[:80].decode("utf-8", "replace")
+        raise TransientError(f"opentracker: malformed answer ({len(body)} bytes): {redact(excerpt)!r}") from None
     if not isinstance(answer, dict) or not isinstance(answer.get("resultsList"), list):
-        raise OpentrackerError(f"unexpected answer without resultsList: {redact(body[:200])!r}")
+        raise OpentrackerError(
+            f"unexpected answer without resultsList: {redact(body[:200].decode('utf-8', 'replace'))!r}"
+        )
     fields = answer.get("field")
     if not isinstance(fields, list) or not all(isinstance(name, str) for name in fields):
         raise OpentrackerError("answer without a field[] list of column names")
@@ -193,7 +199,7 @@ class OpentrackerClient:
             credentials = self._credentials()
             try:
                 answer: dict[str, Any] = self.http.post(
-                    path, data={**params, **credentials}, parse="text", check=parse_answer
+                    path, data={**params, **credentials}, parse="bytes", check=parse_answer
                 )
                 return answer
             except TicketRefused:
@@ -242,7 +248,10 @@ class OpentrackerClient:
             answer = self.call(path, {**params, **({"nextToken": token} if token else {})}, site)
             following = answer.get("nextToken")
             following = str(following).strip() if following not in (None, "", "null") else None
-            yield Page(answer["field"], answer["resultsList"], following)
+            page = Page(answer["field"], answer["resultsList"], following)
+            del answer  # a parsed page is ~5 MB: hold none of it while the next one is fetched
+            yield page
+            del page
             if following is None:
                 return
             hour = token_position(following)

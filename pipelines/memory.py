@@ -1,0 +1,88 @@
+"""A run's memory: what it needs at its peak, not what it ever touched.
+
+Measured on a backfill of 1M Opentracker sessions (day windows of 100k): 662 MiB peak with the process defaults,
+under 450 MiB with the three measures below. Each one alone leaves most of the growth:
+- DuckDB takes up to 80 % of RAM for a merge unless capped (1M sessions in one run: 1.8 GiB);
+- glibc keeps one heap per thread (up to 8 x cores) and serves ~1 MB page bodies from them, so the pages that
+  worker threads parse leave scattered, unreturned heap behind; capped arenas and mmap for large blocks return it;
+- between dlt's steps nothing from the step before is still needed, so freed memory goes back to the OS there
+  (`malloc_trim`, Arrow's pool) instead of the next step's peak landing on top of it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import json
+import logging
+import os
+from functools import cache
+from typing import Any
+
+from dlt.common.runtime.collector import NullCollector
+
+log = logging.getLogger("clickhaul.memory")
+
+DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
+_M_MMAP_THRESHOLD = -3  # mallopt parameters, from glibc's malloc.h
+_M_ARENA_MAX = -8
+_MMAP_THRESHOLD_BYTES = 128 * 1024
+_ARENAS = 2
+
+
+def cap_duckdb_memory() -> None:
+    """Spill a large merge to disk instead of growing with the run. CLICKHAUL__DUCKDB_MEMORY_LIMIT=off lifts the
+    cap; an explicit DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG wins."""
+    limit = os.environ.get("CLICKHAUL__DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+    if limit.lower() in ("", "off", "none") or "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG" in os.environ:
+        return
+    os.environ["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] = json.dumps({"memory_limit": limit})
+
+
+@cache
+def _glibc() -> Any:
+    """glibc's malloc controls, or None elsewhere (macOS, musl): there the measures are simply not taken."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        libc.gnu_get_libc_version  # noqa: B018 - present in glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def tune_allocator() -> None:
+    """Before worker threads start: at most `_ARENAS` heaps, and blocks of 128 KiB or more in their own mappings.
+    MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ set by the user win."""
+    libc = _glibc()
+    if libc is None:
+        return
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        libc.mallopt(_M_ARENA_MAX, _ARENAS)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
+def release_memory() -> None:
+    """Give freed memory back to the OS: Python's cycles, the C heap, Arrow's pool."""
+    gc.collect()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except ImportError:  # pragma: no cover - pyarrow is a dependency; kept for trimmed installs
+        pass
+
+
+class ReleasingCollector(NullCollector):
+    """dlt's progress hook, used for its step boundaries: memory is released before normalize and load."""
+
+    def on_start_trace_step(self, trace: Any, step: str, pipeline: Any) -> None:
+        if step in ("normalize", "load"):
+            release_memory()
