@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import queue
-import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dlt
@@ -17,6 +14,7 @@ from dlt.sources import DltResource
 
 from sources.common.config import check_base_url, config_list
 from sources.common.errors import ConfigError
+from sources.common.fanout import fan_out
 from sources.common.incremental import configured_days, day_cursor, days_to_load
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
@@ -161,55 +159,24 @@ class SessionReader:
         yield from ()
 
     def windows(self, windows: list[DateWindow]) -> Iterator[pa.Table]:
-        """Pages as they arrive, from `workers` windows read at once through a small queue: memory holds a few
-        pages, whatever the size of a window or of the range. A session seen on two pages (they overlap) is
+        """Pages as they arrive, `workers` windows at a time. A session seen on two pages (they overlap) is
         written twice and merged once: the merge keeps the copy with the latest `last_event` (dedup_sort)."""
         jobs = [(site, window) for window in windows for site in self.sites]
         monitor = current_monitor()
         monitor.task(TABLE, len(jobs))
-        pages: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2 * self.workers)
-        stop = threading.Event()
 
-        def read(site: str, window: DateWindow) -> None:
+        def read(job: tuple[str, DateWindow]) -> Iterator[pa.Table]:
+            site, window = job
             rows = 0
-            try:
-                for page in self.client.sessions(site, window, self.filters):
-                    table = page_table(page.fields, page.rows, self.client.timezone, window.start)
-                    rows += table.num_rows
-                    while table.num_rows and not stop.is_set():
-                        try:
-                            pages.put(table, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-                monitor.advance(TABLE, rows=rows)
-            finally:
-                pages.put(None)  # one marker per job: the consumer counts them
-
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="opentracker") as pool:
-            futures = [pool.submit(read, site, window) for site, window in jobs]
-            finished = 0
-            try:
-                while finished < len(futures):
-                    table = pages.get()
-                    if table is None:
-                        finished += 1
-                        failed = next((f for f in futures if f.done() and f.exception() is not None), None)
-                        if failed is not None:
-                            failed.result()  # a worker's error ends the run at once, with that error
-                        continue
+            for page in self.client.sessions(site, window, self.filters):
+                table = page_table(page.fields, page.rows, self.client.timezone, window.start)
+                del page  # let the parsed page go before the walk fetches the next one
+                rows += table.num_rows
+                if table.num_rows:
                     yield table
-            finally:
-                stop.set()
-                for future in futures:
-                    future.cancel()
-                while any(not future.done() for future in futures):  # let blocked workers finish their put
-                    try:
-                        pages.get(timeout=0.05)
-                    except queue.Empty:
-                        pass
+            monitor.advance(TABLE, rows=rows)
+
+        yield from fan_out(jobs, read, self.workers, "opentracker")
 
 
 def sessions_resource(

@@ -1,0 +1,73 @@
+"""Many independent request chains (a site's day, a domain's day), several at once, yielded as they arrive.
+
+A vendor answers one request in tens to hundreds of milliseconds, and a backfill is thousands of them: read one at
+a time, a run waits on the network. Read in parallel through a small queue, memory holds a few pages, whatever
+the number of jobs or the size of the range.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+Job = TypeVar("Job")
+Item = TypeVar("Item")
+
+_DONE = object()  # one per job, so the consumer knows when every job has ended
+
+
+def fan_out(jobs: Sequence[Job], read: Callable[[Job], Iterable[Item]], workers: int, name: str) -> Iterator[Item]:
+    """Every item of `read(job)` for every job, `workers` jobs at a time, in arrival order.
+
+    The first failing job ends the iteration with its own error; closing the iterator early stops the workers
+    after the item they hold. With one worker the jobs run in order, in the caller's thread."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield from read(job)
+        return
+
+    items: queue.Queue[object] = queue.Queue(maxsize=2 * workers)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(job: Job) -> None:
+        try:
+            for item in read(job):
+                if not offer(item):
+                    return
+        finally:
+            items.put(_DONE)  # the queue always has room for it: see the drain below
+
+    with ThreadPoolExecutor(min(workers, len(jobs)), thread_name_prefix=name) as pool:
+        futures: list[Future[None]] = [pool.submit(run, job) for job in jobs]
+        finished = 0
+        try:
+            while finished < len(futures):
+                item = items.get()
+                if item is _DONE:
+                    finished += 1
+                    failed = next((f for f in futures if f.done() and f.exception() is not None), None)
+                    if failed is not None:
+                        failed.result()  # a worker's error ends the run at once, with that error
+                    continue
+                yield item  # type: ignore[misc]
+        finally:
+            stop.set()
+            for future in futures:
+                future.cancel()
+            while any(not future.done() for future in futures):  # let blocked workers finish their put
+                try:
+                    items.get(timeout=0.05)
+                except queue.Empty:
+                    pass
