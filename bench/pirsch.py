@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ import httpx
 from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
 from dlt.sources.rest_api import rest_api_source
 
+from simulators.harness import Faults
 from simulators.pirsch import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, PirschData, PirschSimulator
+from sources.pirsch.settings import DEFAULT_WORKERS
 from tests.support import Loader
 
 from .measure import Measure, count_rows, run_dlt, timed
@@ -26,9 +29,11 @@ def data(days: int) -> PirschData:
     return PirschData(domains=3, days=days + 1, last_day=LAST_DAY)
 
 
-def simulator(days: int) -> PirschSimulator:
+def simulator(days: int, latency: float = 0.0) -> PirschSimulator:
+    """`latency`: seconds every statistics answer waits, as a real API's network and queueing add (~50-200 ms)."""
+    faults = Faults(slow_rate=1.0 if latency else 0.0, slow_seconds=latency, exempt_paths=(r"/api/v1/token$",))
     # Generous token/config limits: the benchmark measures throughput, not Pirsch's config-endpoint limit.
-    return PirschSimulator(data(days), token_limit_per_minute=1000, config_limit_per_minute=10_000)
+    return PirschSimulator(data(days), faults, token_limit_per_minute=1000, config_limit_per_minute=10_000)
 
 
 def days_of(days: int) -> tuple[dt.date, dt.date]:
@@ -115,24 +120,28 @@ def rest_api(url: str, workdir: Path, days: int) -> Measure:
 
 
 def ceiling(url: str, days: int) -> Measure:
-    """The same requests clickhaul makes for `pages`, answers parsed, nothing kept."""
+    """The same requests clickhaul makes for `pages`, as many at once as clickhaul makes them, answers parsed,
+    nothing kept."""
 
     def work() -> tuple[int, int]:
-        rows = requests = 0
         with httpx.Client(base_url=url) as http:
             http.headers["Authorization"] = f"Bearer {token(http)}"
-            for pair in domain_days(http, days):
-                offset = 0
+            pairs = domain_days(http, days)
+
+            def day(pair: dict[str, str]) -> tuple[int, int]:
+                rows = requests = offset = 0
                 while True:
                     params = {"id": pair["domain_id"], "from": pair["day"], "to": pair["day"], "tz": "UTC"}
                     params.update(include_avg_time_on_page="true", offset=str(offset), limit="100")
-                    page = http.get(PATH, params=params)
+                    parsed = http.get(PATH, params=params).json()
                     requests += 1
-                    parsed = page.json()
                     rows += len(parsed)
                     if len(parsed) < 100:
-                        break
+                        return rows, requests
                     offset += 100
-        return rows, requests
+
+            with ThreadPoolExecutor(DEFAULT_WORKERS) as pool:
+                counts = list(pool.map(day, pairs))
+        return sum(rows for rows, _ in counts), sum(requests for _, requests in counts)
 
     return timed(work)

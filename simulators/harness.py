@@ -130,6 +130,8 @@ class SimulatorServer:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.requests: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests this server answered at once: proves a client's parallelism
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -183,6 +185,9 @@ class SimulatorServer:
     def _serve(self, request: Request) -> Response:
         fault = self._draw_fault(request.path)
         status = 0
+        with self._log_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if fault == "error":
                 with self._rng_lock:
@@ -206,6 +211,7 @@ class SimulatorServer:
             return response
         finally:
             with self._log_lock:
+                self.in_flight -= 1
                 self.requests.append(
                     LoggedRequest(request.method, request.path, request.query, status, time.time(), fault, request.body)
                 )

@@ -15,17 +15,19 @@ from dlt.sources import DltResource
 from sources.common.arrow import ColumnType, TableSpec
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ConfigError
+from sources.common.fanout import fan_out
 from sources.common.incremental import configured_days, day_cursor, days_to_load
 from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
-from sources.common.windows import WindowUnit, check_timezone, split_windows
+from sources.common.windows import DateWindow, WindowUnit, check_timezone, split_windows
 
 from .client import PirschClient
 from .settings import (
     DEFAULT_BASE_URL,
     DEFAULT_HISTORY_DAYS,
     DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_WORKERS,
     DOMAIN_COLUMNS,
     ENDPOINTS,
     EVENT_METADATA_DIMENSIONS,
@@ -33,6 +35,7 @@ from .settings import (
     EVENT_METADATA_PATH,
     EVENT_METADATA_TABLE,
     GOAL_COLUMNS,
+    MAX_WORKERS,
     ROW_KEY,
     ROW_TIMEZONE,
     SERIES_WINDOW,
@@ -54,6 +57,7 @@ def pirsch_source(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     keywords: bool = False,
     request_timeout: float = 60.0,
+    workers: int = DEFAULT_WORKERS,
 ) -> Iterator[DltResource]:
     """One resource per statistics endpoint (see `settings.ENDPOINTS`), plus `domains` and `goals`.
 
@@ -65,6 +69,8 @@ def pirsch_source(
     check_timezone(timezone)
     if lookback_days < 0:
         raise ConfigError(f"sources.pirsch.lookback_days must be 0 or more, not {lookback_days}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"sources.pirsch.workers must be between 1 and {MAX_WORKERS}, not {workers}")
     first_day, last_day = configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS)
 
     client = shared_client(
@@ -79,7 +85,7 @@ def pirsch_source(
     # Listing domains is a request: it happens on first use during extraction, never while the source is defined
     # (a DAG parse, a backfill window). Unknown ids still fail before any statistics request.
     domains = Once(lambda: select_domains(client.domains(), wanted))
-    stats = StatsReader(client, domains, timezone)
+    stats = StatsReader(client, domains, timezone, workers)
 
     def domain_rows() -> Iterator[pa.Table]:
         if domains():
@@ -133,10 +139,13 @@ def statistics_table(dimensions: dict[str, ColumnType], metrics: dict[str, Colum
 class StatsReader:
     """Requests statistics for the selected domains and turns answers into rows keyed by domain and day."""
 
-    def __init__(self, client: PirschClient, domains: Callable[[], list[dict[str, Any]]], timezone: str) -> None:
+    def __init__(
+        self, client: PirschClient, domains: Callable[[], list[dict[str, Any]]], timezone: str, workers: int = 1
+    ) -> None:
         self.client = client
         self.domains = domains
         self.timezone = timezone
+        self.workers = workers
 
     @property
     def domain_ids(self) -> list[str]:
@@ -206,15 +215,19 @@ def stats_resource(
         unit: WindowUnit = SERIES_WINDOW if endpoint.kind == "series" else "day"
         windows = split_windows(span[0], span[1], unit, stats.timezone)
         monitor = current_monitor()
-        monitor.task(endpoint.table, len(windows) * len(stats.domain_ids))
-        for domain_id in stats.domain_ids:
-            for window in windows:
-                rows = 0
-                for page in stats.rows(endpoint, domain_id, window.start, window.end):
-                    if page:
-                        rows += len(page)
-                        yield table.arrow(page)
-                monitor.advance(endpoint.table, rows=rows)
+        jobs = [(domain_id, window) for domain_id in stats.domain_ids for window in windows]
+        monitor.task(endpoint.table, len(jobs))
+
+        def read(job: tuple[str, DateWindow]) -> Iterator[pa.Table]:
+            domain_id, window = job
+            rows = 0
+            for page in stats.rows(endpoint, domain_id, window.start, window.end):
+                if page:
+                    rows += len(page)
+                    yield table.arrow(page)
+            monitor.advance(endpoint.table, rows=rows)
+
+        yield from fan_out(jobs, read, stats.workers, f"pirsch_{endpoint.table}")
 
     return dlt.resource(
         load,

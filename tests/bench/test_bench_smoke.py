@@ -19,7 +19,7 @@ def test_bench_smoke_runs_every_part_and_writes_its_results(tmp_path: Path) -> N
     [written] = tmp_path.glob("*.json")
     figures = json.loads(written.read_text())
     assert figures["size"] == "smoke" and not figures["errors"]
-    for name in ("pirsch_pages", "webtrekk_export"):
+    for name in ("pirsch_pages", "pirsch_pages_10ms_latency", "webtrekk_export"):
         entry = figures["throughput"][name]
         assert entry["clickhaul"]["rows"] == entry["rest_api"]["rows"] == entry["ceiling"]["rows"] > 0
     limits = figures["rate_limits"]["webtrekk"]

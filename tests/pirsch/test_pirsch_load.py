@@ -106,6 +106,21 @@ def test_a_day_with_more_than_100_pages_is_complete(tmp_path: Path) -> None:
         assert {r.query["limit"] for r in simulator.requests if r.path.endswith("/statistics/page")} == {"100"}
 
 
+def test_domain_days_are_read_in_parallel_up_to_workers(tmp_path: Path) -> None:
+    """Each answer waits 50 ms, as over a real network: `workers` (domain, day) chains are in flight at once, and
+    never more; the table is the same as read one at a time."""
+    data = PirschData(domains=2, days=8, last_day=LAST_DAY, sessions_per_day=(40, 60))
+    slow = Faults(slow_rate=1.0, slow_seconds=0.05, exempt_paths=(r"/api/v1/token$",))
+    tables = {}
+    for workers in (1, 4):
+        with PirschSimulator(data, slow) as simulator:
+            loader = loader_for(simulator, tmp_path / f"workers_{workers}", SOURCES__PIRSCH__WORKERS=str(workers))
+            loader.run(LAST_DAY - dt.timedelta(days=5), LAST_DAY, resources="pages")
+            assert simulator.max_in_flight == workers, f"workers={workers}: {simulator.max_in_flight} at once"
+            tables[workers] = loader.query("select * exclude (_dlt_load_id) from pirsch.pages order by all")
+    assert tables[1] == tables[4] and len(tables[1]) > 100
+
+
 def test_rerunning_a_range_adds_no_duplicates(loader: Loader) -> None:
     loader.run(START, LAST_DAY)
     first = {table: loader.count(table) for table in loader.tables()}
