@@ -204,8 +204,8 @@ def table(results: dict[str, Any]) -> str:
             lines.append(row(f"{name}: rows/s vs dlt rest_api", speed, rest, f"{entry['vs_rest_api']}x", ">= 10x"))
     limits = results.get("rate_limits", {}).get("webtrekk")
     if limits:
-        used = f"{limits['requests']} requests, {limits['refused']} refused"
-        allowed = f"{limits.get('allowed')} allowed"
+        used = f"{limits['requests']} requests in {limits.get('span_seconds')} s, {limits['refused']} refused"
+        allowed = f"fastest allowed {limits.get('fastest_span_seconds')} s"
         goal = ">= 95 %, 0 refused"
         lines.append(
             row(f"webtrekk rate-limit use {limits.get('limits')}", used, allowed, pct(limits["utilisation"]), goal)

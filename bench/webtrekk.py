@@ -148,8 +148,9 @@ def ceiling(url: str) -> Measure:
 def utilisation(
     workdir: Path, window_requests: int = 5, window_seconds: float = 2.0, calls: int = 24
 ) -> dict[str, Any]:
-    """Export `calls` pages under a (requests, seconds) window scaled down from the documented 5 per 10 s: how many
-    of the allowed requests per window the run used, and how many the server refused."""
+    """Export `calls` pages under a (requests, seconds) window scaled down from the documented 5 per 10 s: how much
+    of the allowed rate the run used (its span against the fastest span the limit allows for as many requests), and
+    how many requests the server refused."""
     limits = [(window_requests, window_seconds)]
     with simulator(pages=calls * 100 + 50, limits=limits) as server:
         server_url = server.url
@@ -159,17 +160,19 @@ def utilisation(
         elapsed = time.monotonic() - began
         accepted = server.accepted_times()
         refused = server.refusals
-    # Full windows only: from the first accepted request, how many fit in each `window_seconds` span.
+    # The fastest schedule the limit allows for these requests: a full window's worth at once, then the next
+    # window's worth the moment the first one's window has passed. Utilisation is that span over the run's: a run
+    # that needs 43 requests cannot use the 44th and 45th slots of its last window, so they are not counted.
     if len(accepted) < 2:
         return {"requests": len(accepted), "refused": refused, "utilisation": 0.0, "seconds": elapsed}
     span = accepted[-1] - accepted[0]
-    windows = span / window_seconds
-    allowed = window_requests * windows + window_requests  # the first window is spent at once
+    fastest = window_seconds * ((len(accepted) - 1) // window_requests)
     return {
         "requests": len(accepted),
         "refused": refused,
-        "allowed": round(allowed, 1),
-        "utilisation": round(min(1.0, len(accepted) / allowed), 3),
+        "span_seconds": round(span, 3),
+        "fastest_span_seconds": round(fastest, 3),
+        "utilisation": round(min(1.0, fastest / span), 3) if span > 0 else 1.0,
         "seconds": round(elapsed, 2),
         "limits": limits,
     }
