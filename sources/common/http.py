@@ -26,6 +26,7 @@ from .redact import redact, register_secret
 log = logging.getLogger("clickhaul.http")
 
 ParseMode = Literal["json", "text", "bytes"]
+_AUTH_RENEWALS_PER_REQUEST = 3
 
 
 class TokenExpired(AuthError):
@@ -185,19 +186,21 @@ class HttpClient:
     ) -> Any:
         """Send one logical request, retrying transient failures; return the parsed (and checked) answer."""
         policy = retry or self.retry
-        refreshed = False
+        refreshes = 0
 
         def attempt() -> Any:
-            nonlocal refreshed
-            try:
-                return self._send_once(method, url, params, json_body, data, headers, parse, check, authenticate)
-            except TokenExpired:
-                if refreshed or self.auth is None or not authenticate:
-                    raise
-                refreshed = True
-                self.stats.add(auth_refreshes=1)
-                self.auth.invalidate()
-                return self._send_once(method, url, params, json_body, data, headers, parse, check, authenticate)
+            nonlocal refreshes
+            while True:
+                try:
+                    return self._send_once(method, url, params, json_body, data, headers, parse, check, authenticate)
+                except TokenExpired:
+                    # More than one renewal: with many requests in flight, the token renewed for this one can
+                    # be ended (by the vendor, or by a re-login elsewhere) before its repeat arrives.
+                    if refreshes >= _AUTH_RENEWALS_PER_REQUEST or self.auth is None or not authenticate:
+                        raise
+                    refreshes += 1
+                    self.stats.add(auth_refreshes=1)
+                    self.auth.invalidate()
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((TransientError, RateLimitedError)),

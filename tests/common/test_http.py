@@ -131,11 +131,21 @@ def test_401_refreshes_the_token_once_and_repeats(clock: FakeClock) -> None:
         assert server.count("/secure") == 2
 
 
-def test_401_after_refresh_is_an_auth_error(clock: FakeClock) -> None:
+def test_401_after_three_renewals_is_an_auth_error(clock: FakeClock) -> None:
     for server in serve([]):
         auth = FlakyAuth(["bad-token"])
         client = HttpClient("test", server.url, retry=POLICY, clock=clock, auth=auth)
         with pytest.raises(AuthError):
             client.get("/secure")
-        assert auth.invalidated == 1
-        assert server.count("/secure") == 2
+        assert auth.invalidated == 3
+        assert server.count("/secure") == 4
+
+
+def test_a_renewed_token_ended_before_its_repeat_arrives_is_renewed_again(clock: FakeClock) -> None:
+    """Many requests in flight: the token renewed for this one was already ended when its repeat arrived."""
+    for server in serve([]):
+        auth = FlakyAuth(["stale-token", "also-ended", "good-token"])
+        client = HttpClient("test", server.url, retry=POLICY, clock=clock, auth=auth)
+        assert client.get("/secure") == {"ok": True}
+        assert auth.invalidated == 2
+        assert server.count("/secure") == 3
