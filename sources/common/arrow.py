@@ -11,9 +11,12 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
+from operator import itemgetter
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.schema.typing import TColumnSchema, TTableSchemaColumns
 
 from .errors import DataError
@@ -137,6 +140,105 @@ def dlt_columns(
 
 
 MISFIT_SUFFIX = "__v_text"
+_UTC_MS = pa.timestamp("ms", tz="UTC")
+_INTEGER = "^-?[0-9]+$"
+# Python types whose values Arrow converts exactly as COERCE would, per declared type (None is always fine).
+_DIRECT: dict[str, frozenset[type]] = {
+    "text": frozenset({str}),
+    "bigint": frozenset({int}),
+    "double": frozenset({int, float}),
+    "bool": frozenset({bool}),
+    "date": frozenset({dt.date}),
+    "timestamp": frozenset({dt.datetime}),
+    "json": frozenset(),
+}
+
+
+def _blank_to_null(strings: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(strings, ""), pa.scalar(None, pa.string()), strings)
+
+
+def _vectorised(values: Sequence[Any], kind: ColumnType) -> pa.Array | None:
+    """The column typed by Arrow in C, or None when some cell needs COERCE's per-value rules.
+
+    Only inputs Arrow reads as COERCE does take this path: values already of the declared type, or strings that
+    Arrow's cast parses (a subset of what COERCE reads: " 12", "1,169", "12%" or "+1" fail and fall back).
+    """
+    types = set(map(type, values)) - {type(None)}
+    target = _ARROW_TYPES[kind]
+    try:
+        if types <= _DIRECT[kind]:
+            return pa.array(values, type=target)
+        if types != {str} or kind == "json":
+            return None
+        strings = _blank_to_null(pa.array(values, type=pa.string()))
+        if kind in ("bigint", "timestamp"):  # Arrow would read "0x10" as 16; ISO timestamps take the per-value path
+            if not pc.all(pc.match_substring_regex(strings, _INTEGER)).as_py():
+                return None
+            integers = pc.cast(strings, pa.int64())
+            return integers if kind == "bigint" else integers.cast(_UTC_MS).cast(target)  # unix milliseconds
+        return pc.cast(strings, target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        return None
+
+
+def _coerced(name: str, kind: ColumnType, values: Sequence[Any], key: bool) -> tuple[pa.Array, pa.Array | None]:
+    """One declared column, typed, and the verbatim text of the values that did not fit (None if all fit)."""
+    array = _vectorised(values, kind)
+    kept: list[str | None] | None = None
+    if array is None:
+        coerce = COERCE[kind]
+        typed: list[Any] = []
+        for index, raw in enumerate(values):
+            try:
+                typed.append(coerce(raw))
+            except (ValueError, TypeError, OverflowError):
+                if key:
+                    raise DataError(f"key column {name!r} got {raw!r}, which is not a {kind}") from None
+                typed.append(None)
+                kept = kept or [None] * len(values)
+                kept[index] = raw if isinstance(raw, str) else json.dumps(raw, default=str)
+        array = pa.array(typed, type=_ARROW_TYPES[kind])
+    if kind == "text" and not key:
+        # An empty value is no value: one convention for every vendor and every destination (PostgreSQL's
+        # COPY would turn '' into NULL anyway, DuckDB would keep it). Key columns keep '' (never null).
+        array = _blank_to_null(array)
+    return array, None if kept is None else pa.array(kept, type=pa.string())
+
+
+def _undeclared(values: Sequence[Any]) -> pa.Array:
+    """A field the spec does not know, as text: JSON for lists and objects."""
+    if set(map(type, values)) <= {str, type(None)}:
+        return pa.array(values, type=pa.string())
+    return pa.array(
+        [_to_json(value) if isinstance(value, (dict, list)) else _to_text(value) for value in values], type=pa.string()
+    )
+
+
+def _table(
+    by_name: Mapping[str, Sequence[Any]], count: int, columns: Mapping[str, ColumnType], not_null: Sequence[str]
+) -> pa.Table:
+    """Typed table from each field's values: declared columns in order (a misfit column after its column), then
+    undeclared fields sorted by name. A declared column without values is all null."""
+    arrays: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    misfits = 0
+    for name, kind in columns.items():
+        key = name in not_null
+        values = by_name.get(name)
+        array, kept = _coerced(name, kind, [None] * count if values is None else values, key)
+        arrays.append(array)
+        fields.append(pa.field(name, _ARROW_TYPES[kind], nullable=not key))
+        if kept is not None:
+            misfits += len(kept) - kept.null_count
+            arrays.append(kept)
+            fields.append(pa.field(name + MISFIT_SUFFIX, pa.string()))
+    for name in sorted(set(by_name) - set(columns)):
+        arrays.append(_undeclared(by_name[name]))
+        fields.append(pa.field(name, pa.string()))
+    if misfits:
+        current_monitor().count(misfits=misfits)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def to_arrow(
@@ -149,42 +251,34 @@ def to_arrow(
     typed column gets NULL (counted in the run summary). Key columns must fit: a key that does not is an error.
     """
     rows = list(rows)
-    arrays: list[pa.Array] = []
-    fields: list[pa.Field] = []
-    misfits = 0
-    for name, kind in columns.items():
-        coerce = COERCE[kind]
-        values: list[Any] = []
-        kept: list[str | None] | None = None
-        for index, row in enumerate(rows):
-            raw = row.get(name)
-            try:
-                values.append(coerce(raw))
-            except (ValueError, TypeError, OverflowError):
-                if name in not_null:
-                    raise DataError(f"key column {name!r} got {raw!r}, which is not a {kind}") from None
-                values.append(None)
-                kept = kept or [None] * len(rows)
-                kept[index] = raw if isinstance(raw, str) else json.dumps(raw, default=str)
-        if kind == "text" and name not in not_null:
-            # An empty value is no value: one convention for every vendor and every destination (PostgreSQL's
-            # COPY would turn '' into NULL anyway, DuckDB would keep it). Key columns keep '' (never null).
-            values = [None if value == "" else value for value in values]
-        arrays.append(pa.array(values, type=_ARROW_TYPES[kind]))
-        fields.append(pa.field(name, _ARROW_TYPES[kind], nullable=name not in not_null))
-        if kept is not None:
-            misfits += sum(1 for value in kept if value is not None)
-            arrays.append(pa.array(kept, type=pa.string()))
-            fields.append(pa.field(name + MISFIT_SUFFIX, pa.string()))
-    for name in sorted({key for row in rows for key in row} - set(columns)):
-        values = [
-            _to_json(row[name]) if isinstance(row.get(name), (dict, list)) else _to_text(row.get(name)) for row in rows
-        ]
-        arrays.append(pa.array(values, type=pa.string()))
-        fields.append(pa.field(name, pa.string()))
-    if misfits:
-        current_monitor().count(misfits=misfits)
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    names = [*columns, *sorted({key for row in rows for key in row} - set(columns))]
+    return _table({name: [row.get(name) for row in rows] for name in names}, len(rows), columns, not_null)
+
+
+def rows_to_arrow(
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    columns: Mapping[str, ColumnType],
+    not_null: Sequence[str] = (),
+    constants: Mapping[str, Any] | None = None,
+) -> pa.Table:
+    """`to_arrow` for answers that send a header and rows of cells: the same table, without a dict per row.
+
+    Each column is picked out of the rows in C and typed by one Arrow call; only a column holding a cell Arrow
+    cannot read takes the per-value path. Short rows are padded with nulls, cells beyond `names` are ignored, and
+    `constants` (such as the day a page belongs to) fill a column for every row.
+    """
+    count = len(rows)
+    if set(map(len, rows)) <= {len(names)}:
+        # Not zip(*rows): its iterator per row (10,000 a page) sets off the garbage collector over the whole heap.
+        by_name: dict[str, Sequence[Any]] = {name: list(map(itemgetter(i), rows)) for i, name in enumerate(names)}
+    else:
+        by_name = dict(zip(names, zip_longest(*rows), strict=False))
+        for name in names[len(by_name) :]:  # a header longer than every row
+            by_name[name] = [None] * count
+    for name, value in (constants or {}).items():
+        by_name[name] = [value] * count
+    return _table(by_name, count, columns, not_null)
 
 
 @dataclass(frozen=True)
@@ -197,6 +291,12 @@ class TableSpec:
 
     def arrow(self, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
         return to_arrow(rows, self.columns, self.primary_key)
+
+    def arrow_rows(
+        self, names: Sequence[str], rows: Sequence[Sequence[Any]], constants: Mapping[str, Any] | None = None
+    ) -> pa.Table:
+        """The table of a header-and-cells answer, as `arrow` would build it from dicts (see `rows_to_arrow`)."""
+        return rows_to_arrow(names, rows, self.columns, self.primary_key, constants)
 
     def hints(self) -> TTableSchemaColumns:
         return dlt_columns(self.columns, self.primary_key, self.descriptions)

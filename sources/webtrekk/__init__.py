@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common.configuration.inject import with_config
 from dlt.extract.hints import make_hints
 from dlt.sources import DltResource
@@ -68,7 +69,7 @@ from .tables import (
     analysis_rows,
     analysis_shape,
     export_columns,
-    export_rows,
+    export_table,
     snake,
     table_spec,
 )
@@ -478,9 +479,9 @@ def metadata_resources(session: Session) -> Iterator[DltResource]:
 
 
 # -- exports ---------------------------------------------------------------------------------------------------
-def _page(spec: TableSpec, rows: list[dict[str, Any]], **hints: Any) -> Any:
+def _page(spec: TableSpec, table: pa.Table, **hints: Any) -> Any:
     """An Arrow page carrying its table's column hints (names and descriptions come from the answer's header)."""
-    return dlt.mark.with_hints(spec.arrow(rows), make_hints(columns=spec.hints(), **hints))
+    return dlt.mark.with_hints(table, make_hints(columns=spec.hints(), **hints))
 
 
 def export_resource(
@@ -498,7 +499,7 @@ def export_resource(
             key = [*stamp, columns[0].name] if export.dated and columns else []
             spec = table_spec(columns, extra, key)
             rows_seen += len(rows)
-            yield _page(spec, export_rows(columns, rows, **stamp), primary_key=key or None)
+            yield _page(spec, export_table(spec, columns, rows, **stamp), primary_key=key or None)
         current_monitor().advance(export.table, rows=rows_seen)
 
     if not export.dated:
@@ -562,7 +563,7 @@ def analysis_resource(session: Session, analysis: AnalysisEntry, settings: Setti
                         if rows:
                             rows_seen += len(rows)
                             spec = shape.spec()
-                            yield _page(spec, rows, primary_key=list(spec.primary_key))
+                            yield _page(spec, spec.arrow(rows), primary_key=list(spec.primary_key))
                 except JsonRpcError as error:
                     if is_retired(error):
                         raise retired_hint(error) from None

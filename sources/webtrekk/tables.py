@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from sources.common.arrow import ColumnType, TableSpec
@@ -102,16 +104,14 @@ def export_columns(header: Sequence[str], reserved: Sequence[str] = ()) -> list[
     ]
 
 
-def export_rows(columns: Sequence[Column], rows: Sequence[Sequence[Any]], **stamp: Any) -> list[dict[str, Any]]:
-    names = [column.name for column in columns]
-    out = []
-    for row in rows:
-        record = {name: (None if value is None else str(value)) for name, value in zip(names, row, strict=False)}
-        if names and record.get(names[0]) is None:
-            record[names[0]] = ""  # the first column is part of the merge key
-        record.update(stamp)
-        out.append(record)
-    return out
+def export_table(spec: TableSpec, columns: Sequence[Column], rows: Sequence[Sequence[Any]], **stamp: Any) -> pa.Table:
+    """One exportData page as a typed table, built column-wise from the answer's cells (exports run to millions of
+    rows); `stamp` (day, parameter title) fills its columns. A missing first cell is '' when it is part of the key."""
+    table = spec.arrow_rows([column.name for column in columns], rows, stamp)
+    if columns and columns[0].name in spec.primary_key:
+        first = table.schema.get_field_index(columns[0].name)
+        table = table.set_column(first, table.schema.field(first), pc.fill_null(table.column(first), ""))
+    return table
 
 
 # -- analyses ----------------------------------------------------------------------------------------------

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sources.webtrekk.tables import analysis_rows, analysis_shape, parse_day, parse_number, snake
+from sources.webtrekk.tables import (
+    analysis_rows,
+    analysis_shape,
+    export_columns,
+    export_table,
+    parse_day,
+    parse_number,
+    snake,
+    table_spec,
+)
 
 
 def test_snake_names_are_stable_ascii() -> None:
@@ -14,6 +24,22 @@ def test_snake_names_are_stable_ascii() -> None:
     assert snake("Advertising Media Title*") == "advertising_media_title"
     assert snake("1st page") == "c_1st_page"
     assert snake("") == "column"
+
+
+def test_export_cells_stay_text_and_a_key_cell_is_never_null() -> None:
+    header = ["Pages", "Category (Figure) \u2013 ownC."]
+    rows: list[list[Any]] = [["index", 1], [None, ""], ["home"]]
+    dated = export_columns(header, ["day"])
+    day = dt.date(2025, 1, 2)
+    spec = table_spec(dated, {"day": "date"}, ["day", dated[0].name])
+    assert export_table(spec, dated, rows, day=day).to_pylist() == [
+        {"pages": "index", "category_figure_own_cx": "1", "day": day},
+        {"pages": "", "category_figure_own_cx": None, "day": day},
+        {"pages": "home", "category_figure_own_cx": None, "day": day},
+    ]
+    undated = export_columns(header)
+    table = export_table(table_spec(undated, {}, []), undated, rows)
+    assert table.column("pages").to_pylist() == ["index", None, "home"]
 
 
 def test_numbers_and_days() -> None:
