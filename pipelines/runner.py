@@ -27,7 +27,7 @@ from sources.common.windows import parse_date
 
 from .duckdb_files import compact, duckdb_file, is_lock_error, lock_timeout, locked_error, publish, wait_for_lock
 from .journal import Journal
-from .memory import ReleasingCollector, cap_duckdb_memory, tune_allocator
+from .memory import ReleasingCollector, cap_duckdb_memory, settled_heap, tune_allocator
 from .registry import VendorSpec
 
 log = logging.getLogger("clickhaul.run")
@@ -296,7 +296,8 @@ def extract_and_load(pipeline: dlt.Pipeline, spec: VendorSpec, source: Any) -> d
     if database is not None:
         wait_for_lock(database, lock_timeout())
     try:
-        pipeline.run(source)
+        with settled_heap():
+            pipeline.run(source)
     except PipelineStepFailed as error:
         cause = root_cause(error)
         if database is not None and is_lock_error(cause):
