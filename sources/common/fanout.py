@@ -28,8 +28,19 @@ def fan_out(jobs: Sequence[Job], read: Callable[[Job], Iterable[Item]], workers:
         for job in jobs:
             yield from read(job)
         return
+    yield from _threaded(jobs, read, workers, 2 * workers, name)
 
-    items: queue.Queue[object] = queue.Queue(maxsize=2 * workers)
+
+def read_ahead(items: Iterable[Item], name: str, depth: int = 1) -> Iterator[Item]:
+    """`items` produced by a thread of their own, up to `depth` ahead: a sequential walk (page after page) fetches
+    the next page while the caller converts and writes this one."""
+    return _threaded([items], iter, 1, depth, name)
+
+
+def _threaded(
+    jobs: Sequence[Job], read: Callable[[Job], Iterable[Item]], workers: int, buffered: int, name: str
+) -> Iterator[Item]:
+    items: queue.Queue[object] = queue.Queue(maxsize=buffered)
     stop = threading.Event()
 
     def offer(item: object) -> bool:

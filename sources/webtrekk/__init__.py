@@ -23,6 +23,7 @@ from dlt.sources import DltResource
 
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ClickhaulError, ConfigError
+from sources.common.fanout import read_ahead
 from sources.common.incremental import configured_days, day_cursor, days_to_load
 from sources.common.lazy import SharedUse
 from sources.common.monitor import current_monitor
@@ -492,7 +493,8 @@ def export_resource(
     def pages(client: WebtrekkClient, params: dict[str, Any], stamp: dict[str, Any]) -> Iterator[Any]:
         reserved = list(stamp)
         rows_seen = 0
-        for header, rows in client.export_pages({"type": export.name, **params}, settings.export_page_size):
+        walk = client.export_pages({"type": export.name, **params}, settings.export_page_size)
+        for header, rows in read_ahead(walk, f"webtrekk_{export.table}"):
             columns = export_columns(header, reserved)
             extra: dict[str, Any] = {"day": "date", "parameter_title": "text"} if export.dated else {}
             extra = {name: kind for name, kind in extra.items() if name in stamp}

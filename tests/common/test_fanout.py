@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sources.common.fanout import fan_out
+from sources.common.fanout import fan_out, read_ahead
 
 
 def pages(job: int) -> Iterator[tuple[int, int]]:
@@ -60,3 +60,29 @@ def test_closing_early_stops_the_workers() -> None:
     assert len(produced) == settled, "workers kept reading after the consumer stopped"
     assert settled < 20 * 1000
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("test")]
+
+
+def test_read_ahead_keeps_order_and_fetches_the_next_item_while_this_one_is_used() -> None:
+    fetched: list[int] = []
+
+    def walk() -> Iterator[int]:
+        for page in range(5):
+            fetched.append(page)
+            yield page
+
+    items = read_ahead(walk(), "test")
+    assert next(items) == 0
+    deadline = time.monotonic() + 5
+    while len(fetched) < 2 and time.monotonic() < deadline:  # the caller still holds page 0
+        time.sleep(0.01)
+    assert fetched[:2] == [0, 1]
+    assert [0, *items] == [0, 1, 2, 3, 4]
+
+
+def test_read_ahead_raises_the_walks_error() -> None:
+    def walk() -> Iterator[int]:
+        yield 1
+        raise ValueError("page 2 failed")
+
+    with pytest.raises(ValueError, match="page 2 failed"):
+        list(read_ahead(walk(), "test"))
