@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from operator import itemgetter
@@ -300,3 +300,28 @@ class TableSpec:
 
     def hints(self) -> TTableSchemaColumns:
         return dlt_columns(self.columns, self.primary_key, self.descriptions)
+
+
+def batched(tables: Iterable[pa.Table], min_rows: int = 10_000) -> Iterator[pa.Table]:
+    """Small pages joined into tables of at least `min_rows`: dlt spends milliseconds on each item it extracts,
+    which is most of the work for a 100-row page. Pages whose columns differ (a field added mid-run) are joined
+    with nulls where a column is missing."""
+    pending: list[pa.Table] = []
+    rows = 0
+    for table in tables:
+        pending.append(table)
+        rows += table.num_rows
+        if rows >= min_rows:
+            yield _joined(pending)
+            pending, rows = [], 0
+    if pending:
+        yield _joined(pending)
+
+
+def _joined(tables: list[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables)
+    except pa.ArrowInvalid:  # different columns: align them by name
+        return pa.concat_tables(tables, promote_options="default")

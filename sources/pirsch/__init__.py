@@ -12,7 +12,7 @@ import pyarrow as pa
 from dlt.common.configuration.inject import with_config
 from dlt.sources import DltResource
 
-from sources.common.arrow import ColumnType, TableSpec
+from sources.common.arrow import ColumnType, TableSpec, batched
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ConfigError
 from sources.common.fanout import fan_out
@@ -227,7 +227,7 @@ def stats_resource(
                     yield table.arrow(page)
             monitor.advance(endpoint.table, rows=rows)
 
-        yield from fan_out(jobs, read, stats.workers, f"pirsch_{endpoint.table}")
+        yield from batched(fan_out(jobs, read, stats.workers, f"pirsch_{endpoint.table}"))
 
     return dlt.resource(
         load,

@@ -106,3 +106,15 @@ def test_rows_and_dicts_build_the_same_table(seed: int) -> None:
         table = rows_to_arrow(names, rows, columns, key)
         assert table.schema == expected.schema, (columns, key, rows)
         assert repr(table.to_pylist()) == repr(expected.to_pylist()), (columns, key, rows)  # NaN != NaN: by repr
+
+
+def test_batched_joins_small_pages_and_aligns_a_column_added_mid_run() -> None:
+    from sources.common.arrow import batched
+
+    pages = [pa.table({"a": list(range(i * 3, i * 3 + 3))}) for i in range(7)]
+    pages.insert(4, pa.table({"a": [100], "added": ["x"]}))
+    tables = list(batched(pages, min_rows=10))
+    assert [table.num_rows for table in tables] == [12, 10]  # each at least 10 rows, the rest as it comes
+    joined = pa.concat_tables(tables, promote_options="default")
+    assert sorted(joined.column("a").to_pylist()) == sorted([*range(21), 100])
+    assert joined.column("added").to_pylist().count("x") == 1 and joined.column("added").null_count == 21
