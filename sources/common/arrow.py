@@ -164,14 +164,18 @@ def _vectorised(values: Sequence[Any], kind: ColumnType) -> pa.Array | None:
     Only inputs Arrow reads as COERCE does take this path: values already of the declared type, or strings that
     Arrow's cast parses (a subset of what COERCE reads: " 12", "1,169", "12%" or "+1" fail and fall back).
     """
-    types = set(map(type, values)) - {type(None)}
     target = _ARROW_TYPES[kind]
+    if kind == "json":
+        return None
     try:
-        if types <= _DIRECT[kind]:
-            return pa.array(values, type=target)
-        if types != {str} or kind == "json":
-            return None
-        strings = _blank_to_null(pa.array(values, type=pa.string()))
+        try:  # most answers send every cell as a string (or null): one pass in C finds out
+            strings = pa.array(values, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            types = set(map(type, values)) - {type(None)}
+            return pa.array(values, type=target) if types <= _DIRECT[kind] else None
+        if kind == "text":
+            return strings
+        strings = _blank_to_null(strings)
         if kind in ("bigint", "timestamp"):  # Arrow would read "0x10" as 16; ISO timestamps take the per-value path
             if not pc.all(pc.match_substring_regex(strings, _INTEGER)).as_py():
                 return None
@@ -207,11 +211,14 @@ def _coerced(name: str, kind: ColumnType, values: Sequence[Any], key: bool) -> t
 
 
 def _undeclared(values: Sequence[Any]) -> pa.Array:
-    """A field the spec does not know, as text: JSON for lists and objects."""
+    """A field the spec does not know, as text: JSON for lists and objects, '' as null (as in declared text)."""
     if set(map(type, values)) <= {str, type(None)}:
-        return pa.array(values, type=pa.string())
-    return pa.array(
-        [_to_json(value) if isinstance(value, (dict, list)) else _to_text(value) for value in values], type=pa.string()
+        return _blank_to_null(pa.array(values, type=pa.string()))
+    return _blank_to_null(
+        pa.array(
+            [_to_json(value) if isinstance(value, (dict, list)) else _to_text(value) for value in values],
+            type=pa.string(),
+        )
     )
 
 
