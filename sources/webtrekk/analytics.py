@@ -254,18 +254,26 @@ def _name(value: Any, key: str) -> str:
     return name
 
 
+def _named_entries(
+    value: Any, key: str, allowed: Iterable[str], shape: str, usage: str
+) -> Iterator[tuple[Mapping[str, Any], str]]:
+    """Each entry of an `analytics_*` list (a table, or its JSON text) with its checked table name."""
+    for raw in config_list(value, key) or []:
+        entry = _json_value(raw, key)
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{key} entries are tables {shape}")
+        unknown = sorted(set(entry) - set(allowed))
+        if unknown:
+            raise ConfigError(f"{key}: unknown key(s) {', '.join(unknown)} in {entry.get('name')!r}: use {usage}")
+        yield entry, _name(entry.get("name"), key)
+
+
 def parse_queries(queries: Any) -> list[AnalyticsQuery]:
     """`analytics_queries` entries: {name = "browsers", query = {<queryObject>}} (the query may be JSON text)."""
     key = f"{KEY}.analytics_queries"
     found: list[AnalyticsQuery] = []
-    for entry in config_list(queries, key) or []:
-        entry = _json_value(entry, key)
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f'{key} entries are tables {{name = "...", query = {{columns = [...], ...}}}}')
-        unknown = sorted(set(entry) - QUERY_KEYS)
-        if unknown:
-            raise ConfigError(f"{key}: unknown key(s) {', '.join(unknown)} in {entry.get('name')!r}: use name, query")
-        name = _name(entry.get("name"), key)
+    shape = '{name = "...", query = {columns = [...], ...}}'
+    for entry, name in _named_entries(queries, key, QUERY_KEYS, shape, "name, query"):
         raw = _json_value(entry.get("query", entry.get("queryObject")), f"{key} {name!r}.query")
         if isinstance(raw, Mapping) and "queryObject" in raw:  # the whole request body was pasted
             if raw.get("resultType", RESULT_TYPE) != RESULT_TYPE:
@@ -282,16 +290,8 @@ def parse_reports(reports: Any) -> list[AnalyticsReport]:
     """`analytics_reports` entries: {name = "overview", report = <id>, configuration = {<Report>}, element_ids}."""
     key = f"{KEY}.analytics_reports"
     found: list[AnalyticsReport] = []
-    for entry in config_list(reports, key) or []:
-        entry = _json_value(entry, key)
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"{key} entries are tables {{name = ..., report = <id>, configuration = {{...}}}}")
-        unknown = sorted(set(entry) - REPORT_KEYS)
-        if unknown:
-            raise ConfigError(
-                f"{key}: unknown key(s) {', '.join(unknown)}: use name, report, configuration, element_ids"
-            )
-        name = _name(entry.get("name"), key)
+    shape = "{name = ..., report = <id>, configuration = {...}}"
+    for entry, name in _named_entries(reports, key, REPORT_KEYS, shape, "name, report, configuration, element_ids"):
         report_id = entry.get("report", entry.get("id"))
         if report_id in (None, ""):
             raise ConfigError(f"{key} {name!r} needs `report`, the report's id")
