@@ -83,11 +83,12 @@ class RequestStats:
 
 
 class Auth(Protocol):
-    """Supplies auth headers; `invalidate` is called once when the vendor says the token died."""
+    """Supplies auth headers; `invalidate` is called when the vendor says the token died. It may return False
+    when the token was already replaced (another thread renewed it): the repeat then costs no renewal."""
 
     def headers(self) -> Mapping[str, str]: ...
 
-    def invalidate(self) -> None: ...
+    def invalidate(self) -> bool | None: ...
 
 
 def parse_retry_after(value: str | None, clock: Clock, policy: RetryPolicy) -> float | None:
@@ -186,10 +187,10 @@ class HttpClient:
     ) -> Any:
         """Send one logical request, retrying transient failures; return the parsed (and checked) answer."""
         policy = retry or self.retry
-        refreshes = 0
+        refreshes = free = 0
 
         def attempt() -> Any:
-            nonlocal refreshes
+            nonlocal refreshes, free
             while True:
                 try:
                     return self._send_once(method, url, params, json_body, data, headers, parse, check, authenticate)
@@ -198,9 +199,11 @@ class HttpClient:
                     # be ended (by the vendor, or by a re-login elsewhere) before its repeat arrives.
                     if refreshes >= _AUTH_RENEWALS_PER_REQUEST or self.auth is None or not authenticate:
                         raise
-                    refreshes += 1
-                    self.stats.add(auth_refreshes=1)
-                    self.auth.invalidate()
+                    if self.auth.invalidate() is not False:
+                        refreshes += 1
+                        self.stats.add(auth_refreshes=1)
+                    elif (free := free + 1) > _AUTH_RENEWALS_PER_REQUEST * 10:
+                        raise  # renewed elsewhere again and again: the vendor ends every token at once
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((TransientError, RateLimitedError)),
@@ -351,9 +354,11 @@ class TokenAuth:
         token = self.token()
         return {self._header: f"{self._scheme} {token}" if self._scheme else token}
 
-    def invalidate(self) -> None:
+    def invalidate(self) -> bool:
         """Drop the token this thread's failing request carried; when parallel workers all get 401 for one dead
-        token, the first fetches a new one and the others reuse it."""
+        token, the first fetches a new one and the others reuse it (False: already replaced)."""
         with self._lock:
             if self._token is not None and self._token == getattr(self._used, "token", None):
                 self._token = None
+                return True
+            return False
