@@ -7,6 +7,7 @@ import inspect
 import logging
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Any
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.exceptions import DltException
+from dlt.common.storages import NormalizeStorage
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.common.config import translate_config_error
@@ -212,10 +214,24 @@ def open_pipeline(
     )
 
 
+def drop_normalized_leftovers(pipeline: dlt.Pipeline) -> list[str]:
+    """A kill between normalize's commit (an atomic rename into load/) and its deletion of the extracted copy
+    leaves one package in both places; dlt would normalize it again and fail on the existing target forever.
+    The normalized copy is complete, so the extracted one is the leftover."""
+    done = set(pipeline.list_normalized_load_packages()) | set(pipeline.list_completed_load_packages())
+    leftovers = sorted(set(pipeline.list_extracted_load_packages()) & done)
+    extracted = Path(pipeline.working_dir, "normalize", NormalizeStorage.EXTRACTED_FOLDER)
+    for load_id in leftovers:
+        shutil.rmtree(extracted / load_id)
+        log.warning("removed the extracted copy of load package %s left by a run killed after normalize", load_id)
+    return leftovers
+
+
 def settle_pending(pipeline: dlt.Pipeline, on_pending: OnPending) -> int:
     """Packages a failed run left behind: dlt would load them and silently skip new data; we decide first."""
     if on_pending not in ON_PENDING:
         raise ConfigError(f"--on-pending {on_pending!r} is unknown: use one of {', '.join(ON_PENDING)}")
+    drop_normalized_leftovers(pipeline)
     pending = len(pipeline.list_extracted_load_packages()) + len(pipeline.list_normalized_load_packages())
     if not pending:
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import dlt
@@ -17,8 +18,9 @@ from tests.support import Loader, environment
 LAST = dt.date(2024, 3, 31)
 
 
-def crash_before_load(loader: Loader, start: dt.date, end: dt.date) -> None:
-    """A run killed after normalize, before load: its package stays pending in the pipeline folder."""
+def crash_before_load(loader: Loader, start: dt.date, end: dt.date, *, mid_commit: bool = False) -> None:
+    """A run killed after normalize, before load: its package stays pending in the pipeline folder.
+    With mid_commit, killed inside normalize's commit: the package is normalized, its extracted copy not yet gone."""
     pipeline = dlt.pipeline(
         pipeline_name=loader.pipeline_name,
         pipelines_dir=str(loader.pipelines_dir),
@@ -28,7 +30,12 @@ def crash_before_load(loader: Loader, start: dt.date, end: dt.date) -> None:
     with environment(loader.env):
         source = build_source(vendor("pirsch"), start_date=start, end_date=end).with_resources("visitors")
         pipeline.extract(source)
+        (load_id,) = pipeline.list_extracted_load_packages()
+        extracted = Path(pipeline.working_dir, "normalize", "extracted", load_id)
+        shutil.copytree(extracted, loader.pipelines_dir.parent / "extracted-copy")
         pipeline.normalize()
+        if mid_commit:
+            shutil.copytree(loader.pipelines_dir.parent / "extracted-copy", extracted)
     assert pipeline.list_normalized_load_packages()
 
 
@@ -42,6 +49,20 @@ def test_a_failed_load_then_a_new_run_loads_both(tmp_path: Path) -> None:
         loader.run(LAST - dt.timedelta(days=1), LAST, resources="visitors")  # default: load the pending one first
         days = [d for (d,) in loader.query("select distinct day from pirsch.visitors order by 1")]
         assert days == [LAST - dt.timedelta(days=n) for n in (9, 5, 4, 1, 0)]
+        assert loader.query(
+            "select count(*) from (select domain_id, day from pirsch.visitors group by all having count(*) > 1)"
+        ) == [(0,)]
+
+
+def test_a_run_killed_inside_normalize_commit_then_a_new_run_loads_both(tmp_path: Path) -> None:
+    with PirschSimulator(PirschData(days=20, last_day=LAST, sessions_per_day=(30, 40), paths=20)) as simulator:
+        loader = Loader("pirsch", tmp_path, demo_plan(simulator).env)
+        crash_before_load(loader, LAST - dt.timedelta(days=5), LAST - dt.timedelta(days=4), mid_commit=True)
+        with pytest.raises(ClickhaulError, match="has 1 pending load package"):
+            loader.run(LAST - dt.timedelta(days=1), LAST, resources="visitors", on_pending="fail")
+        loader.run(LAST - dt.timedelta(days=1), LAST, resources="visitors")
+        days = [d for (d,) in loader.query("select distinct day from pirsch.visitors order by 1")]
+        assert days == [LAST - dt.timedelta(days=n) for n in (5, 4, 1, 0)]
         assert loader.query(
             "select count(*) from (select domain_id, day from pirsch.visitors group by all having count(*) > 1)"
         ) == [(0,)]
