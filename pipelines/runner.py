@@ -261,6 +261,8 @@ def guard_missing_state(pipeline: dlt.Pipeline, full_refresh: bool) -> None:
     destination. When even the destination has none for this pipeline but its dataset already holds tables, an
     incremental run would silently reload everything from `start_date`: refuse unless asked to."""
     pipeline.sync_destination()
+    # run() would sync again (~0.1 s a run) unless told this one counts; dlt keeps that flag private.
+    pipeline._state_restored = True
     if full_refresh or pipeline.state.get("_state_version", 0):
         return
     existing = dataset_tables(pipeline)
