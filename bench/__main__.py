@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import platform
 import sys
@@ -22,6 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import incremental, opentracker, pirsch, webtrekk  # noqa: E402
+from bench.measure import Measure, median_of_runs  # noqa: E402
 from simulators.harness import served  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -61,9 +63,20 @@ def ratio(value: float, baseline: float) -> float | None:
     return round(value / baseline, 3) if baseline else None
 
 
-def throughput(name: str, loads: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    loads["ceiling"]()  # untimed: fills the simulator's caches, so every way below measures its client
-    figures = {way: load().as_dict() for way, load in loads.items()}
+def throughput(workdir: Path, loads: dict[str, Callable[[Path], Measure]]) -> dict[str, Any]:
+    """Every way of loading, each repeat into a directory of its own (a repeat must not merge into the last one)."""
+    repeats = itertools.count()
+
+    def fresh(way: str) -> Path:
+        here = workdir / f"{way}-{next(repeats)}"
+        here.mkdir(parents=True)
+        return here
+
+    loads["ceiling"](fresh("warm-up"))  # untimed: fills the simulator's caches, so every way measures its client
+    figures = {
+        way: median_of_runs(lambda: load(fresh(way))).as_dict()  # noqa: B023
+        for way, load in loads.items()
+    }
     ours = figures["clickhaul"]["rows_per_second"]
     return {
         **figures,
@@ -78,30 +91,30 @@ def bench_throughput(size: Size, workdir: Path, results: dict[str, Any]) -> None
     for name, latency in (("pirsch_pages", 0.0), (f"pirsch_pages_{size.latency * 1000:.0f}ms_latency", size.latency)):
         with served(lambda: pirsch.simulator(size.pirsch_days, latency)) as url:  # noqa: B023
             results["throughput"][name] = throughput(
-                "pirsch",
+                workdir / name,
                 {
-                    "ceiling": lambda: pirsch.ceiling(url, size.pirsch_days),
-                    "clickhaul": lambda: pirsch.clickhaul(url, workdir / name, size.pirsch_days),  # noqa: B023
-                    "rest_api": lambda: pirsch.rest_api(url, workdir / name, size.pirsch_days),  # noqa: B023
+                    "ceiling": lambda _: pirsch.ceiling(url, size.pirsch_days),
+                    "clickhaul": lambda here: pirsch.clickhaul(url, here, size.pirsch_days),
+                    "rest_api": lambda here: pirsch.rest_api(url, here, size.pirsch_days),
                 },
             )
     with served(lambda: webtrekk.simulator(webtrekk_pages(size.webtrekk_rows))) as url:
         results["throughput"]["webtrekk_export"] = throughput(
-            "webtrekk",
+            workdir / "webtrekk",
             {
-                "ceiling": lambda: webtrekk.ceiling(url),
-                "clickhaul": lambda: webtrekk.clickhaul(url, workdir / "webtrekk"),
-                "rest_api": lambda: webtrekk.rest_api(url, workdir / "webtrekk"),
+                "ceiling": lambda _: webtrekk.ceiling(url),
+                "clickhaul": lambda here: webtrekk.clickhaul(url, here),
+                "rest_api": lambda here: webtrekk.rest_api(url, here),
             },
         )
     if opentracker_available():
         sessions = size.opentracker_sessions
         with served(lambda: opentracker.simulator(sessions)) as url:
             results["throughput"]["opentracker_sessions"] = throughput(
-                "opentracker",
+                workdir / "opentracker",
                 {
-                    "ceiling": lambda: opentracker.ceiling(url, sessions),
-                    "clickhaul": lambda: opentracker.clickhaul(url, workdir / "opentracker", sessions),
+                    "ceiling": lambda _: opentracker.ceiling(url, sessions),
+                    "clickhaul": lambda here: opentracker.clickhaul(url, here, sessions),
                 },
             )
 
