@@ -985,9 +985,15 @@ def cancelled_on_exit(calculations: Calculations) -> Iterator[Calculations]:
         calculations.stopped.set()
 
 
-def query_resource(
-    run: AnalyticsRun, query: AnalyticsQuery, settings: AnalyticsSettings, catalogue: Once[dict[str, ObjectInfo]]
+def windowed_resource(
+    run: AnalyticsRun,
+    table: str,
+    settings: AnalyticsSettings,
+    calculate: Callable[[AnalyticsClient, Calculations, DateWindow], R],
+    pages: Callable[[DateWindow, R], Iterator[tuple[Any, int]]],
 ) -> DltResource:
+    """What queries and reports share: windows from the cursor, `concurrency` calculations at a time, every one
+    still running cancelled when the run ends early. `pages` turns one window's result into (item, rows) pairs."""
     cursor = window_cursor(settings)
 
     def load(window_start: dlt.sources.incremental[dt.date] = cursor) -> Iterator[Any]:
@@ -995,64 +1001,69 @@ def query_resource(
         if not windows:
             return
         monitor = current_monitor()
-        monitor.task(query.table, len(windows))
+        monitor.task(table, len(windows))
         with run.use() as client, cancelled_on_exit(Calculations(client)) as calculations:
 
-            def calculate(window: DateWindow) -> dict[str, Any]:
-                label = f"{LABEL} query {query.name!r} for {window}"
-                return client.run_query(label, with_time_range(query.query_object, window), calculations)
+            def calculated(window: DateWindow) -> R:
+                return calculate(client, calculations, window)
 
-            for window, result in in_parallel(windows, calculate, settings.concurrency):
-                shape = result_shape(result, catalogue())
-                rows = result_rows(result, shape, window, query.kpi)
-                if rows:
-                    yield _page(shape.spec, rows, primary_key=list(shape.spec.primary_key))
-                monitor.advance(query.table, rows=len(rows))
+            for window, result in in_parallel(windows, calculated, settings.concurrency):
+                count = 0
+                for item, rows in pages(window, result):
+                    count += rows
+                    yield item
+                monitor.advance(table, rows=count)
 
-    return dlt.resource(load, name=query.table, write_disposition="merge")
+    return dlt.resource(load, name=table, write_disposition="merge")
+
+
+def query_resource(
+    run: AnalyticsRun, query: AnalyticsQuery, settings: AnalyticsSettings, catalogue: Once[dict[str, ObjectInfo]]
+) -> DltResource:
+    def calculate(client: AnalyticsClient, calculations: Calculations, window: DateWindow) -> dict[str, Any]:
+        label = f"{LABEL} query {query.name!r} for {window}"
+        return client.run_query(label, with_time_range(query.query_object, window), calculations)
+
+    def pages(window: DateWindow, result: dict[str, Any]) -> Iterator[tuple[Any, int]]:
+        shape = result_shape(result, catalogue())
+        rows = result_rows(result, shape, window, query.kpi)
+        if rows:
+            yield _page(shape.spec, rows, primary_key=list(shape.spec.primary_key)), len(rows)
+
+    return windowed_resource(run, query.table, settings, calculate, pages)
 
 
 def report_resource(
     run: AnalyticsRun, report: AnalyticsReport, settings: AnalyticsSettings, catalogue: Once[dict[str, ObjectInfo]]
 ) -> DltResource:
     """/report-query per window; each element lands in `analytics_report_<report>__<element>`."""
-    cursor = window_cursor(settings)
 
-    def load(window_start: dlt.sources.incremental[dt.date] = cursor) -> Iterator[Any]:
-        windows = _windows(window_start, settings)
-        if not windows:
-            return
-        monitor = current_monitor()
-        monitor.task(report.table, len(windows))
-        with run.use() as client, cancelled_on_exit(Calculations(client)) as calculations:
+    def calculate(
+        client: AnalyticsClient, calculations: Calculations, window: DateWindow
+    ) -> list[tuple[str, dict[str, Any]]]:
+        body: dict[str, Any] = {
+            "id": report.report_id,
+            "elementIds": list(report.element_ids),
+            "configuration": report.configuration,
+            "timeFilter": time_filter(window),
+        }
+        return client.run_report(f"{LABEL} report {report.name!r} for {window}", body, calculations)
 
-            def calculate(window: DateWindow) -> list[tuple[str, dict[str, Any]]]:
-                body: dict[str, Any] = {
-                    "id": report.report_id,
-                    "elementIds": list(report.element_ids),
-                    "configuration": report.configuration,
-                    "timeFilter": time_filter(window),
-                }
-                return client.run_report(f"{LABEL} report {report.name!r} for {window}", body, calculations)
+    def pages(window: DateWindow, elements: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[Any, int]]:
+        for element, result in elements:
+            shape = result_shape(result, catalogue())
+            rows = result_rows(result, shape, window)
+            if not rows:
+                continue
+            hints = make_hints(
+                table_name=f"{report.table}__{element_table(element)}",
+                write_disposition="merge",
+                primary_key=list(shape.spec.primary_key),
+                columns=shape.spec.hints(),
+            )
+            yield dlt.mark.with_hints(shape.spec.arrow(rows), hints, create_table_variant=True), len(rows)
 
-            for window, elements in in_parallel(windows, calculate, settings.concurrency):
-                count = 0
-                for element, result in elements:
-                    shape = result_shape(result, catalogue())
-                    rows = result_rows(result, shape, window)
-                    if not rows:
-                        continue
-                    count += len(rows)
-                    hints = make_hints(
-                        table_name=f"{report.table}__{element_table(element)}",
-                        write_disposition="merge",
-                        primary_key=list(shape.spec.primary_key),
-                        columns=shape.spec.hints(),
-                    )
-                    yield dlt.mark.with_hints(shape.spec.arrow(rows), hints, create_table_variant=True)
-                monitor.advance(report.table, rows=count)
-
-    return dlt.resource(load, name=report.table, write_disposition="merge")
+    return windowed_resource(run, report.table, settings, calculate, pages)
 
 
 def check_analytics(
