@@ -214,7 +214,7 @@ def open_pipeline(
     )
 
 
-def drop_normalized_leftovers(pipeline: dlt.Pipeline) -> list[str]:
+def drop_normalized_leftovers(pipeline: dlt.Pipeline) -> None:
     """A kill between normalize's commit (an atomic rename into load/) and its deletion of the extracted copy
     leaves one package in both places; dlt would normalize it again and fail on the existing target forever.
     The normalized copy is complete, so the extracted one is the leftover."""
@@ -224,7 +224,6 @@ def drop_normalized_leftovers(pipeline: dlt.Pipeline) -> list[str]:
     for load_id in leftovers:
         shutil.rmtree(extracted / load_id)
         log.warning("removed the extracted copy of load package %s left by a run killed after normalize", load_id)
-    return leftovers
 
 
 def settle_pending(pipeline: dlt.Pipeline, on_pending: OnPending) -> int:
