@@ -5,7 +5,6 @@ Matomo hits/s, each against a baseline measured in the same run. Writes `bench/r
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import itertools
 import json
 import platform
@@ -25,6 +24,7 @@ if str(ROOT) not in sys.path:
 from bench import incremental, opentracker, pirsch, webtrekk  # noqa: E402
 from bench.measure import Measure, median_of_runs  # noqa: E402
 from simulators.harness import served  # noqa: E402
+from sources.common.clock import utc_now  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(RESULTS), help="directory for the JSON and latest.md")
     args = parser.parse_args(argv)
     size = SIZES[args.size]
-    started = dt.datetime.now(dt.UTC)
+    started = utc_now()
     results: dict[str, Any] = {
         "size": args.size,
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),

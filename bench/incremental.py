@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from simulators.harness import SimulatorServer
+from sources.common.clock import today_utc
 from tests.support import Loader
 
-TODAY = dt.datetime.now(dt.UTC).date()
+TODAY = today_utc()
 HISTORY_DAYS = 7
 
 

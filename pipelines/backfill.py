@@ -22,6 +22,7 @@ from sources.common.windows import WindowUnit, split_windows
 from .journal import Journal
 from .registry import VendorSpec
 from .runner import (
+    LoadResult,
     OnPending,
     after_load,
     build_source,
@@ -30,6 +31,8 @@ from .runner import (
     open_pipeline,
     parse_range,
     parse_resources,
+    render_rows,
+    rows_total,
     settle_pending,
     summarize,
     with_force,
@@ -48,7 +51,8 @@ class BackfillSummary:
     skipped: int
     loaded: int
     interrupted: bool
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # rows each table gained or changed in this backfill
+    extracted: dict[str, int] = field(default_factory=dict)
     requests: int = 0
     seconds: float = 0.0
 
@@ -58,11 +62,8 @@ class BackfillSummary:
             if self.interrupted
             else f"complete: {self.windows} windows ({self.skipped} already done, {self.loaded} loaded now)"
         )
-        lines = [f"{self.vendor} backfill (pipeline {self.pipeline}) {state}"]
-        if self.rows:
-            width = max(len(name) for name in self.rows)
-            lines += [f"  {name:<{width}}  {count:>10,}" for name, count in sorted(self.rows.items())]
-        lines.append(f"  {sum(self.rows.values()):,} rows, {self.requests:,} requests, {self.seconds:.1f} s")
+        lines = [f"{self.vendor} backfill (pipeline {self.pipeline}) {state}", *render_rows(self.rows, self.extracted)]
+        lines.append(f"  {rows_total(self.rows, self.extracted)}, {self.requests:,} requests, {self.seconds:.1f} s")
         return "\n".join(lines)
 
 
@@ -132,7 +133,7 @@ def run_backfill(
 
     extra = with_force(spec, source_kwargs, force)
     began = time.monotonic()
-    totals: dict[str, int] = {}
+    totals = LoadResult({}, [])
     requests = 0
     loaded = 0
     stopper = StopAfterWindow()
@@ -169,7 +170,7 @@ def run_backfill(
                 source = source.with_resources(*selected)
             try:
                 with extract_workers(workers):
-                    rows = extract_and_load(pipeline, spec, source)
+                    result = extract_and_load(pipeline, spec, source)
             except ClickhaulError as error:
                 journal.record_error(f"backfill window {name}: {error}")
                 raise ClickhaulError(
@@ -179,15 +180,17 @@ def run_backfill(
             journal.window_done(key, name)
             after_load(pipeline, journal, publish)
             loaded += 1
-            for table, count in rows.items():
-                totals[table] = totals.get(table, 0) + count
+            for table, count in result.extracted.items():
+                totals.extracted[table] = totals.extracted.get(table, 0) + count
+            totals.load_ids += result.load_ids
             requests = monitor.requests
-            monitor.advance("windows", rows=sum(rows.values()))
+            monitor.advance("windows", rows=sum(result.extracted.values()))
             if on_window:
                 on_window(name)
         interrupted = len(journal.backfill(key)["done"]) < len(names)  # type: ignore[index]
+        summary = summarize(spec, pipeline, monitor, totals, began, start_date, end_date)
         if not interrupted:
-            journal.record_success(summarize(spec, pipeline, monitor, totals, began, start_date, end_date))
+            journal.record_success(summary)
     return BackfillSummary(
         vendor=spec.name,
         pipeline=pipeline.pipeline_name,
@@ -195,7 +198,8 @@ def run_backfill(
         skipped=skipped,
         loaded=loaded,
         interrupted=interrupted,
-        rows=totals,
+        rows=summary.rows,
+        extracted=totals.extracted,
         requests=requests,
         seconds=time.monotonic() - began,
     )

@@ -5,7 +5,6 @@ Kept as JSON in the pipeline's working directory and replaced atomically, so a c
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import tempfile
@@ -14,13 +13,14 @@ from typing import Any
 
 import dlt
 
+from sources.common.clock import utc_now
 from sources.common.redact import redact
 
 FILE_NAME = "clickhaul_journal.json"
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return utc_now().isoformat(timespec="seconds")
 
 
 class Journal:

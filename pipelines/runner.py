@@ -18,9 +18,12 @@ from typing import Any
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.exceptions import DltException
+from dlt.common.pipeline import get_dlt_pipelines_dir
+from dlt.common.schema.utils import get_root_table
 from dlt.common.storages import NormalizeStorage
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from sources.common.clock import today_utc
 from sources.common.config import translate_config_error
 from sources.common.errors import ClickhaulError, ConfigError
 from sources.common.monitor import ProgressMode, RunMonitor, set_monitor
@@ -54,7 +57,8 @@ class RunSummary:
     dataset: str
     start: dt.date | None
     end: dt.date | None
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # rows each table gained or changed (what it now holds)
+    extracted: dict[str, int] = field(default_factory=dict)  # rows the vendor served, duplicates included
     requests: int = 0
     retries: int = 0
     rate_limit_waits: int = 0
@@ -68,12 +72,8 @@ class RunSummary:
         span = f" {self.start}..{self.end}" if self.start and self.end else " (incremental)"
         lines = [
             f"{self.vendor}:{span} into {self.destination} dataset {self.dataset} (pipeline {self.pipeline})",
+            *render_rows(self.rows, self.extracted),
         ]
-        if self.rows:
-            width = max(len(name) for name in self.rows)
-            lines += [f"  {name:<{width}}  {count:>10,}" for name, count in sorted(self.rows.items())]
-        else:
-            lines.append("  no new rows")
         if self.new_columns:
             lines.append(f"  schema: new column(s) {', '.join(self.new_columns)} (the vendor added fields)")
         if self.misfits:
@@ -84,11 +84,32 @@ class RunSummary:
         if self.dbt:
             lines.append("  " + self.dbt.replace("\n", "\n  "))
         lines.append(
-            f"  {sum(self.rows.values()):,} rows, {self.requests:,} requests ({self.retries} retried), "
+            f"  {rows_total(self.rows, self.extracted)}, {self.requests:,} requests ({self.retries} retried), "
             f"{self.rate_limit_waits} rate-limit waits ({self.rate_limit_wait_seconds:.1f} s), "
             f"{self.seconds:.1f} s"
         )
         return "\n".join(lines)
+
+
+def render_rows(loaded: Mapping[str, int], extracted: Mapping[str, int]) -> list[str]:
+    """One line per table with the rows it gained or changed; where the vendor served more (the same key twice),
+    both figures, each named."""
+    if not loaded:
+        return ["  no new rows"]
+    width = max(len(name) for name in loaded)
+    lines = []
+    for name, count in sorted(loaded.items()):
+        line = f"  {name:<{width}}  {count:>10,}"
+        served = extracted.get(name, count)
+        if served != count:
+            line += f"  (extracted {served:,}, loaded {count:,} after removing {served - count:,} served twice)"
+        lines.append(line)
+    return lines
+
+
+def rows_total(loaded: Mapping[str, int], extracted: Mapping[str, int]) -> str:
+    total, served = sum(loaded.values()), sum(extracted.get(name, count) for name, count in loaded.items())
+    return f"{total:,} rows loaded" + (f" ({served:,} extracted)" if served != total else "")
 
 
 def parse_range(start: str | None, end: str | None) -> tuple[dt.date | None, dt.date | None]:
@@ -108,7 +129,7 @@ MAX_RUN_DAYS = 3660  # ten years in one run is a typo or a job for `clickhaul ba
 def check_range_size(start: dt.date | None, end: dt.date | None, force: bool = False) -> None:
     if start is None or force:
         return
-    days = ((end or dt.date.today()) - start).days + 1
+    days = ((end or today_utc()) - start).days + 1
     if days > MAX_RUN_DAYS:
         raise ConfigError(
             f"--start {start} .. --end {end or 'today'} is {days:,} days; one run loads at most {MAX_RUN_DAYS:,}: "
@@ -205,13 +226,31 @@ def open_pipeline(
     pipelines_dir: str | None,
 ) -> dlt.Pipeline:
     options: dict[str, Any] = {"pipelines_dir": pipelines_dir} if pipelines_dir else {}
+    name = check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
+    drop_interrupted_writes(Path(pipelines_dir or get_dlt_pipelines_dir()) / name)
     return dlt.pipeline(
-        pipeline_name=check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}"),
+        pipeline_name=name,
         destination=destination_config or destination,
         dataset_name=dataset or spec.name,
         progress=ReleasingCollector(),
         **options,
     )
+
+
+_ATOMIC_WRITE_TEMPORARY = re.compile(r"^[0-9a-f]{16}$")
+
+
+def drop_interrupted_writes(working_dir: Path) -> None:
+    """dlt writes a file atomically through a temporary named by 16 hex digits beside it, then renames it. A kill
+    in between leaves the temporary; in `schemas/` dlt then takes it for a schema and fails every later run
+    ("is an invalid schema/source name"). The renamed file is the complete one, so the temporary can go."""
+    if not working_dir.is_dir():
+        return
+    for folder, _, files in os.walk(working_dir):
+        for name in files:
+            if _ATOMIC_WRITE_TEMPORARY.match(name):
+                Path(folder, name).unlink(missing_ok=True)
+                log.warning("removed %s, a temporary file left by a run killed while dlt was writing", name)
 
 
 def drop_normalized_leftovers(pipeline: dlt.Pipeline) -> None:
@@ -307,8 +346,16 @@ def added_columns(before: dict[str, set[str]], after: dict[str, set[str]]) -> li
     )
 
 
-def extract_and_load(pipeline: dlt.Pipeline, spec: VendorSpec, source: Any) -> dict[str, int]:
-    """One dlt run; returns rows per table. dlt's wrapped errors become the error a user can act on."""
+@dataclass
+class LoadResult:
+    """What one dlt run put into the destination: rows per table as extracted, and the load ids that carry them."""
+
+    extracted: dict[str, int]
+    load_ids: list[str]
+
+
+def extract_and_load(pipeline: dlt.Pipeline, spec: VendorSpec, source: Any) -> LoadResult:
+    """One dlt run. dlt's wrapped errors become the error a user can act on."""
     database = duckdb_file(pipeline)
     if database is not None:
         wait_for_lock(database, lock_timeout())
@@ -326,23 +373,57 @@ def extract_and_load(pipeline: dlt.Pipeline, spec: VendorSpec, source: Any) -> d
         raise ClickhaulError(f"{spec.name} run failed in step {error.step}: {redact(str(cause))}") from None
     trace = pipeline.last_trace
     normalize = trace.last_normalize_info if trace else None
-    return {
+    load = trace.last_load_info if trace else None
+    extracted = {
         table: count
         for table, count in (normalize.row_counts if normalize else {}).items()
         if not table.startswith("_dlt")
     }
+    return LoadResult(extracted, list(load.loads_ids) if load else [])
+
+
+def rows_loaded(pipeline: dlt.Pipeline, tables: Sequence[str], load_ids: Sequence[str]) -> dict[str, int] | None:
+    """Rows of each table that carry one of `load_ids`: what the loads inserted or replaced, after the merge
+    removed keys served twice. None where the destination cannot be queried (a filesystem bucket)."""
+    if not tables:
+        return {}
+    if not load_ids:
+        return dict.fromkeys(tables, 0)
+    schema = pipeline.default_schema
+    ids = ", ".join("'" + load_id.replace("'", "''") + "'" for load_id in load_ids)
+    counts = {}
+    try:
+        with pipeline.sql_client() as client:
+            for table in tables:
+                qualified = client.make_qualified_table_name(table)
+                root = str(get_root_table(schema.tables, table)["name"])
+                if root == table:
+                    sql = f"select count(*) from {qualified} where _dlt_load_id in ({ids})"
+                else:  # a nested table's rows belong to the load of their root row
+                    parent = client.make_qualified_table_name(root)
+                    sql = (
+                        f"select count(*) from {qualified} c join {parent} r on c._dlt_root_id = r._dlt_id "
+                        f"where r._dlt_load_id in ({ids})"
+                    )
+                with client.execute_query(sql) as cursor:
+                    counts[table] = int(cursor.fetchone()[0])  # type: ignore[index]
+    except DltException as error:
+        log.debug("cannot count loaded rows in %s: %s", pipeline.destination, error)
+        return None
+    return counts
 
 
 def summarize(
     spec: VendorSpec,
     pipeline: dlt.Pipeline,
     monitor: RunMonitor,
-    rows: dict[str, int],
+    result: LoadResult,
     began: float,
     start: dt.date | None,
     end: dt.date | None,
 ) -> RunSummary:
     waits, waited = monitor.rate_limit_waits
+    loaded = rows_loaded(pipeline, sorted(result.extracted), result.load_ids)
     return RunSummary(
         vendor=spec.name,
         pipeline=pipeline.pipeline_name,
@@ -350,7 +431,8 @@ def summarize(
         dataset=pipeline.dataset_name,
         start=start,
         end=end,
-        rows=rows,
+        rows=result.extracted if loaded is None else loaded,
+        extracted=result.extracted,
         requests=monitor.requests,
         retries=monitor.retries,
         rate_limit_waits=waits,
@@ -389,7 +471,7 @@ def run_vendor(
     kwargs: dict[str, Any] = with_force(spec, source_kwargs, force)
     if start_date:
         kwargs["start_date"] = start_date
-        kwargs["end_date"] = end_date or dt.date.today()
+        kwargs["end_date"] = end_date or today_utc()
 
     began = time.monotonic()
     with monitored(progress) as monitor:
@@ -410,11 +492,11 @@ def run_vendor(
             if not start_date:
                 guard_missing_state(pipeline, full_refresh)
             columns_before = schema_columns(pipeline)
-            rows = extract_and_load(pipeline, spec, source)
+            result = extract_and_load(pipeline, spec, source)
         except ClickhaulError as error:
             journal.record_error(str(error))
             raise
-        summary = summarize(spec, pipeline, monitor, rows, began, start_date, kwargs.get("end_date"))
+        summary = summarize(spec, pipeline, monitor, result, began, start_date, kwargs.get("end_date"))
         summary.new_columns = added_columns(columns_before, schema_columns(pipeline))
         journal.record_success(summary)
         after_load(pipeline, journal, publish)

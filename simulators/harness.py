@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from sources.common.clock import wall_time
+
 
 @dataclass
 class Faults:
@@ -213,7 +215,7 @@ class SimulatorServer:
             with self._log_lock:
                 self.in_flight -= 1
                 self.requests.append(
-                    LoggedRequest(request.method, request.path, request.query, status, time.time(), fault, request.body)
+                    LoggedRequest(request.method, request.path, request.query, status, wall_time(), fault, request.body)
                 )
 
     # -- request log ----------------------------------------------------------------------------------
@@ -330,7 +332,7 @@ class SimulatorServer:
 class TokenStore:
     """Issues opaque tokens with a lifetime; `clock` lets tests expire them without waiting."""
 
-    def __init__(self, ttl_seconds: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, ttl_seconds: float = 3600.0, clock: Callable[[], float] = wall_time) -> None:
         self.ttl_seconds = ttl_seconds
         self.clock = clock
         self._tokens: dict[str, float] = {}

@@ -29,6 +29,7 @@ from typing import Any
 from simulators.harness import Faults, Request, Response, SimulatorServer, TokenStore, json_response, stable_seed
 from simulators.webtrekk import WebtrekkSimulator
 from simulators.webtrekk import demo_plan as jsonrpc_demo_plan
+from sources.common.clock import today_utc, wall_time
 from sources.common.spec import DemoPlan
 
 ACCOUNT_ID = "294915650484552"
@@ -115,7 +116,7 @@ class AnalyticsData:
     """The simulated account's traffic: per day, facts of (browser, os, device, page) with four metrics."""
 
     seed: int = 7
-    last_day: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    last_day: dt.date = field(default_factory=today_utc)
     days: int = 90
     pages: int = 12
     client_id: str = DEMO_CLIENT_ID
@@ -211,7 +212,7 @@ class AnalyticsApi:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.analytics = data or AnalyticsData()
-        self.tokens_api = TokenStore(token_seconds, time.time)
+        self.tokens_api = TokenStore(token_seconds, wall_time)
         self.calculation_seconds = calculation_seconds
         self.initiated_share = initiated_share
         self.failure_rate = failure_rate
@@ -373,7 +374,7 @@ class AnalyticsApi:
             "correlationId": calculation.correlation_id,
             "calculationId": calculation.calculation_id,
             "status": status,
-            "details": {"lastUpdatedAt": int(time.time() * 1000)},
+            "details": {"lastUpdatedAt": int(wall_time() * 1000)},
         }
         if calculation.report_element is not None:
             state["details"]["reportElementId"] = calculation.report_element
@@ -424,7 +425,7 @@ class AnalyticsApi:
         return json_response(calculation.result)
 
     def _usage(self, request: Request) -> Response:
-        today = dt.datetime.now(dt.UTC).date()
+        today = today_utc()
         with self._api_lock:
             count = self.calculations_count
         return json_response(
@@ -479,7 +480,7 @@ class AnalyticsApi:
             "reportCorrelationId": report_correlation,
             "status": overall,
             "details": {
-                "lastUpdatedAt": int(time.time() * 1000),
+                "lastUpdatedAt": int(wall_time() * 1000),
                 "reportId": report_id,
                 "reportTitle": (stored or {}).get("title", ""),
             },
@@ -736,7 +737,7 @@ class AnalyticsApi:
 
     @staticmethod
     def _envelope(rows: list[list[Any]], headers: list[dict[str, Any]], data_rows: int, days: list[dt.date]) -> dict:
-        last = days[-1] + dt.timedelta(days=1) if days else dt.date.today()
+        last = days[-1] + dt.timedelta(days=1) if days else today_utc()
         return {
             "calculationDataType": "RAW_DATA",
             "rows": rows,
@@ -746,7 +747,7 @@ class AnalyticsApi:
             "columnCount": len(headers),
             "warnings": [],
             "timerange": [f"{days[0] if days else last} 00:00:00", f"{last} 00:00:00"],
-            "timestamp": int(time.time() * 1000),
+            "timestamp": int(wall_time() * 1000),
         }
 
 

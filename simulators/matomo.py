@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, json_response
+from sources.common.clock import wall_time
 
 DEMO_SUPERUSER_TOKEN = "c0ffee5a1d2b3c4d5e6f708192a3b4c5"
 DEMO_WRITE_TOKEN = "d15ea5e0a1b2c3d4e5f60718293a4b5c"
@@ -78,7 +79,7 @@ class MatomoSimulator(SimulatorServer):
         hold_after_batches: int | None = None,
         hit_cost_seconds: float = 0.0,
         cores: int = 2,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_time,
         seed: int = 0,
         port: int = 0,
     ) -> None:

@@ -18,7 +18,6 @@ import datetime as dt
 import fnmatch
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, json_response, stable_seed
+from sources.common.clock import today_utc, wall_time
 from sources.common.spec import DemoPlan
 
 DEMO_LOGIN = "demo@opentracker.example"
@@ -227,7 +227,7 @@ class OpentrackerData:
     seed: int = 11
     sites: tuple[str, ...] = DEMO_SITES
     days: int = 30
-    last_day: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    last_day: dt.date = field(default_factory=today_utc)
     sessions_per_day: tuple[int, int] = (2000, 4000)  # per site
     users_per_site: int = 20000
     now: float | None = None  # epoch seconds the account is looked at; None: the real clock
@@ -240,7 +240,7 @@ class OpentrackerData:
         return self.last_day - dt.timedelta(days=self.days - 1)
 
     def now_ms(self) -> int:
-        return int((self.now if self.now is not None else time.time()) * 1000)
+        return int((self.now if self.now is not None else wall_time()) * 1000)
 
 
 class Traffic:
@@ -495,7 +495,7 @@ class OpentrackerSimulator(SimulatorServer):
         faults: Faults | None = None,
         *,
         accounts: dict[str, tuple[str, tuple[str, ...]]] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_time,
         port: int = 0,
     ) -> None:
         super().__init__(faults, port=port)

@@ -11,7 +11,6 @@ import datetime as dt
 import random
 import re
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from simulators.harness import (
     json_response,
     stable_seed,
 )
+from sources.common.clock import today_utc, wall_time
 from sources.common.spec import DemoPlan
 
 DEMO_CLIENT_ID = "clickhaul-demo-client-0000000000000"
@@ -122,7 +122,7 @@ class PirschData:
     seed: int = 42
     domains: int = 2
     days: int = 60
-    last_day: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    last_day: dt.date = field(default_factory=today_utc)
     paths: int = 150
     sessions_per_day: tuple[int, int] = (120, 260)
     visitor_pool: int = 2000
@@ -543,7 +543,7 @@ class PirschSimulator(SimulatorServer):
         token_ttl: float = 900.0,
         token_limit_per_minute: int = 10,
         config_limit_per_minute: int = 60,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_time,
         port: int = 0,
         clients: dict[str, str] | None = None,
     ) -> None:

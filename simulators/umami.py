@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, SlidingWindow, TokenStore, stable_seed
+from sources.common.clock import today_utc, wall_time
 from sources.common.spec import DemoPlan
 
 DEMO_USERNAME = "admin"
@@ -141,7 +142,7 @@ class UmamiData:
     seed: int = 5
     websites: int = 2
     days: int = 60
-    last_day: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    last_day: dt.date = field(default_factory=today_utc)
     sessions_per_day: tuple[int, int] = (60, 120)
     visitor_pool: int = 900
     extra_paths: int = 40  # /blog/post-NNN pages: more `path` rows than one metrics page in tests
@@ -377,7 +378,7 @@ class UmamiSimulator(SimulatorServer):
         version: str | None = None,
         cloud: bool | None = None,
         rate_limit: tuple[int, float] = (50, 15.0),
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] = wall_time,
         monotonic: Callable[[], float] = time.monotonic,
         advance_per_page: float = 0.0,
         port: int = 0,

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, TokenStore, json_response, stable_seed
+from sources.common.clock import today_utc, utc_now
 from sources.common.spec import DemoPlan
 
 ENDPOINT = "/cgi-bin/wt/JSONRPC.cgi"
@@ -138,7 +139,7 @@ class WebtrekkData:
     customers: int = 2_000
     campaigns: int = 600
     days: int = 60
-    last_day: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    last_day: dt.date = field(default_factory=today_utc)
     traffic_pages: int = 300  # pages with traffic (analyses aggregate these)
     pages_per_day: tuple[int, int] = (120, 180)
     export_row_limit: int = 10_000  # rows per exportData/importData call, the API's default
@@ -822,7 +823,7 @@ class WebtrekkSimulator(SimulatorServer):
             "analysisData": rows,
             "timeStart": f"{start.isoformat()} 00:00:00",
             "timeStop": f"{stop.isoformat()} 23:59:59",
-            "calculationTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "calculationTime": utc_now().strftime("%Y-%m-%d %H:%M:%S"),
             "analysisTitle": head[0]["title"],
             "chartType": "bars",
             "analysisType": "pivot" if pivot else "analysis",
@@ -872,7 +873,7 @@ class WebtrekkSimulator(SimulatorServer):
             "analysisTabHead": head,
             "timeStart": f"{start.isoformat()} 00:00:00",
             "timeStop": f"{stop.isoformat()} 23:59:59",
-            "calculationTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "calculationTime": utc_now().strftime("%Y-%m-%d %H:%M:%S"),
             "chartType": "lines",
             "analysisTabFoot": [],
             "analysisData": rows,
@@ -896,7 +897,7 @@ class WebtrekkSimulator(SimulatorServer):
             ],
             "timeStart": f"{start.isoformat()} 00:00:00",
             "timeStop": f"{stop.isoformat()} 23:59:59",
-            "calculationTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "calculationTime": utc_now().strftime("%Y-%m-%d %H:%M:%S"),
             "chartType": "lines",
             "analysisTabFoot": [[localise("Total", language), str(total)]],
             "analysisData": [[dotted(day), str(value)] for day, value in zip(days, values, strict=True)],

@@ -13,7 +13,6 @@ queued_tracking, timeout.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from dlt.common.configuration.inject import with_config
 from dlt.common.schema import TTableSchema
 from dlt.common.typing import TDataItems
 
+from sources.common.clock import wall_time
 from sources.common.config import check_base_url, missing_config
 from sources.common.errors import ConfigError
 from sources.common.http import RetryPolicy
@@ -168,7 +168,7 @@ def invalidate_backdated(tracker: MatomoTracker, config: MatomoConfig, summary: 
 
 
 def new_load_id() -> str:
-    return f"{time.time():.6f}"
+    return f"{wall_time():.6f}"
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -206,7 +206,7 @@ def push_table(
     key_columns: Sequence[str] | None = None,
     retry: RetryPolicy | None = None,
     chunk_rows: int = READ_CHUNK_ROWS,
-    now: Any = time.time,
+    now: Any = wall_time,
 ) -> PushSummary:
     """Send every row of `table` (DATASET.TABLE in the DuckDB file `database`) that Matomo has not acknowledged."""
     config = config or resolve_config()

@@ -13,7 +13,6 @@ that worker sent.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from sources.common.clock import utc_now
 
 from .settings import LEDGER_BATCHES_TABLE, LEDGER_HITS_TABLE, LEDGER_SCHEMA, REJECTED_TABLE
 
@@ -115,7 +116,7 @@ class Ledger:
                 "batch_hash": pa.array([ack.batch_hash] * len(ack.hit_ids), pa.string()),
             }
         )
-        now = dt.datetime.now(dt.UTC)
+        now = utc_now()
         with self._lock:
             self._cursor.execute("begin transaction")
             try:
@@ -145,7 +146,7 @@ class Ledger:
     def reject(self, rejections: Sequence[Rejection]) -> None:
         if not rejections:
             return
-        now = dt.datetime.now(dt.UTC)
+        now = utc_now()
         table = pa.table(
             {
                 "load_id": pa.array([self.load_id] * len(rejections), pa.string()),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from sources.common.clock import today_utc, wall_time
 from sources.common.monitor import current_monitor
 
 from .client import BulkResult, MatomoTracker
@@ -153,7 +154,7 @@ class Pusher:
         tracker: MatomoTracker,
         ledger: Ledger,
         *,
-        now: Any = time.time,
+        now: Any = wall_time,
         progress_task: str = "matomo",
     ) -> None:
         self.options = options
@@ -327,7 +328,7 @@ class Pusher:
         )
         self._acknowledged_any.set()
         if result.tracked:
-            summary.note_backdated(batch, dt.datetime.now(dt.UTC).date().isoformat())
+            summary.note_backdated(batch, today_utc().isoformat())
         rejections = self.server_rejections(batch, result, source)
         self.ledger.reject(rejections)
         summary.add(

@@ -2,7 +2,7 @@
 the day cursor, Arrow conversion and run monitoring."""
 
 from .arrow import ColumnType, TableSpec, dlt_columns, to_arrow
-from .clock import SYSTEM_CLOCK, Clock, FakeClock
+from .clock import SYSTEM_CLOCK, Clock, FakeClock, today_in
 from .config import missing_config, require
 from .errors import AuthError, ClickhaulError, ConfigError, RateLimitedError, TransientError, VendorError
 from .http import HttpClient, RequestStats, RetryPolicy, TokenAuth, TokenExpired
@@ -10,7 +10,7 @@ from .incremental import day_cursor, days_to_load
 from .monitor import current_monitor
 from .ratelimit import RateLimiter, Window, parse_windows
 from .redact import redact, register_secret
-from .windows import DateWindow, check_timezone, parse_date, split_windows, today_in
+from .windows import DateWindow, check_timezone, parse_date, split_windows
 
 __all__ = [
     "SYSTEM_CLOCK",

@@ -1,10 +1,81 @@
-"""Time as a dependency: production uses the system clock, tests pass a FakeClock and never sleep."""
+"""Time as a dependency: production uses the system clock, tests pass a FakeClock and never sleep.
+
+Every "now" and "today" of clickhaul and of its simulators comes from `wall_time()`. It is the system clock,
+unless `CLICKHAUL_TODAY` moves it to another day, so that the code, the simulators and the tests can be run as
+of any date (a daylight-saving day, a year end, a leap day) and agree on it:
+
+- `CLICKHAUL_TODAY=2027-03-28`: the same time of day as now, on that UTC day;
+- `CLICKHAUL_TODAY=2027-03-28T01:30:00+00:00`: that instant, when the process first asks.
+
+The clock keeps running from there. The offset is fixed per process at its first reading (a process started
+later computes its own, within the seconds between the two starts).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import threading
 import time
 from typing import Protocol
+
+import pendulum
+
+TODAY_ENV = "CLICKHAUL_TODAY"
+
+_offsets: dict[str, float] = {}
+_offsets_lock = threading.Lock()
+
+
+def _offset_for(value: str) -> float:
+    from .errors import ConfigError
+
+    text = value.strip()
+    now = time.time()
+    try:
+        if "T" in text or " " in text:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.UTC)
+            return moment.timestamp() - now
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{TODAY_ENV}={value!r} is neither a date nor an instant: write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS+00:00"
+        ) from None
+    real = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    return (day - real).days * 86_400.0
+
+
+def day_offset() -> float:
+    """Seconds `CLICKHAUL_TODAY` adds to the system clock (0 without it)."""
+    value = os.environ.get(TODAY_ENV)
+    if not value:
+        return 0.0
+    offset = _offsets.get(value)
+    if offset is None:
+        with _offsets_lock:
+            offset = _offsets.setdefault(value, _offset_for(value))
+    return offset
+
+
+def wall_time() -> float:
+    """Seconds since the epoch, as clickhaul and its simulators see them."""
+    return time.time() + day_offset()
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.fromtimestamp(wall_time(), dt.UTC)
+
+
+def today_in(tz: str) -> dt.date:
+    """Today's date in timezone `tz`."""
+    now = pendulum.from_timestamp(wall_time(), tz)
+    return dt.date(now.year, now.month, now.day)
+
+
+def today_utc() -> dt.date:
+    return utc_now().date()
 
 
 class Clock(Protocol):
@@ -20,7 +91,7 @@ class SystemClock:
         return time.monotonic()
 
     def time(self) -> float:
-        return time.time()
+        return wall_time()
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

@@ -11,8 +11,9 @@ import os
 
 import dlt
 
+from .clock import today_in
 from .errors import ConfigError
-from .windows import parse_date, today_in
+from .windows import parse_date
 
 DAY_CURSOR = "day"
 EXTERNAL_SCHEDULER_ENV = "CLICKHAUL_EXTERNAL_SCHEDULER"

@@ -83,8 +83,3 @@ def parse_date(text: str | dt.date, what: str = "date") -> dt.date:
         return dt.date.fromisoformat(str(text).strip())
     except ValueError:
         raise ConfigError(f"{what} {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2024-01-31") from None
-
-
-def today_in(tz: str) -> dt.date:
-    now = pendulum.now(tz)
-    return dt.date(now.year, now.month, now.day)

@@ -13,11 +13,11 @@ from urllib.parse import urljoin
 
 import orjson
 
-from sources.common.clock import SYSTEM_CLOCK, Clock
+from sources.common.clock import SYSTEM_CLOCK, Clock, today_in
 from sources.common.errors import AuthError, ConfigError, TransientError, VendorError
 from sources.common.http import HttpClient, RequestStats, RetryPolicy, TokenAuth
 from sources.common.redact import redact, register_secrets
-from sources.common.windows import DateWindow, today_in
+from sources.common.windows import DateWindow
 
 from .settings import (
     BY_USER_LIMIT,

@@ -17,6 +17,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from sources.common.arrow import TableSpec
+from sources.common.clock import wall_time
 from sources.common.config import check_base_url, config_list
 from sources.common.errors import ConfigError
 from sources.common.incremental import configured_days, day_cursor, days_to_load
@@ -317,7 +318,7 @@ class Reader:
 
     def pinned_end(self) -> int:
         """endAt for row paging: a moment in the past, fixed for the whole run."""
-        return ms(pendulum.now("UTC").subtract(seconds=PIN_MARGIN_SECONDS))
+        return ms(pendulum.from_timestamp(wall_time(), "UTC").subtract(seconds=PIN_MARGIN_SECONDS))
 
     def sessions(self, website_id: str, window: DateWindow, pin: int | None = None) -> Iterator[list[dict[str, Any]]]:
         params = self.range_params(window, pin)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pendulum
 
-from sources.common.clock import SYSTEM_CLOCK, Clock
+from sources.common.clock import SYSTEM_CLOCK, Clock, wall_time
 from sources.common.errors import AuthError, ConfigError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, TokenAuth, TokenExpired
 from sources.common.ratelimit import RateLimiter, parse_windows
@@ -133,7 +133,7 @@ class UmamiClient:
         if website_id is None:
             self._version = "3"  # nothing to read either way; the current version
             return self._version
-        now = pendulum.now("UTC")
+        now = pendulum.from_timestamp(wall_time(), "UTC")
         answer = self.website_get(website_id, "stats", {"startAt": ms(now.subtract(hours=1)), "endAt": ms(now)})
         self._version = "2" if isinstance((answer or {}).get("pageviews"), dict) else "3"
         return self._version

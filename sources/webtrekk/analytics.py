@@ -29,7 +29,7 @@ from dlt.extract.hints import make_hints
 from dlt.sources import DltResource
 
 from sources.common.arrow import ColumnType, TableSpec
-from sources.common.clock import SYSTEM_CLOCK, Clock
+from sources.common.clock import SYSTEM_CLOCK, Clock, today_utc
 from sources.common.config import check_base_url, config_list, missing_config
 from sources.common.errors import AuthError, ClickhaulError, ConfigError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, TokenAuth
@@ -153,7 +153,7 @@ class AnalyticsSettings:
     concurrency: int
     poll: PollPolicy
     timeout: float
-    first_day: dt.date = field(default_factory=dt.date.today)
+    first_day: dt.date = field(default_factory=today_utc)
     last_day: dt.date | None = None
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
     timezone: str = "UTC"

@@ -15,6 +15,7 @@ import duckdb
 
 from pipelines.registry import vendor as registered
 from simulators.harness import Faults, SimulatorServer
+from sources.common.clock import today_utc
 
 LAST_DAY = dt.date(2026, 11, 20)
 # Retries back off in milliseconds here; the number of attempts stays high enough for a 30 % fault rate.
@@ -120,7 +121,7 @@ def _umami_secrets(server: Any) -> list[str]:
 
 
 def _umami_days() -> tuple[dt.date, dt.date]:
-    today = dt.datetime.now(dt.UTC).date()  # Umami's simulated traffic ends today
+    today = today_utc()  # Umami's simulated traffic ends today
     return today - dt.timedelta(days=4), today - dt.timedelta(days=2)
 
 

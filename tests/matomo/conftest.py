@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,3 @@ def create_hits_table(path: Path, rows: int, visitors: int = 997, table: str = "
 def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     with duckdb.connect(str(path), read_only=True) as connection:
         return connection.execute(sql).fetchall()
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -10,13 +10,14 @@ import pytest
 
 from destinations.matomo import push_table
 from simulators.matomo import MatomoSimulator
+from sources.common.clock import today_utc
 from sources.common.errors import AuthError
 
 from .conftest import FAST_RETRY, config_for, create_table, database
 
 
 def create_backdated(path: Path) -> list[str]:
-    today = dt.datetime.now(dt.UTC).date()
+    today = today_utc()
     days = [today - dt.timedelta(days=n) for n in (9, 3, 3, 1, 0)]
     rows = " union all ".join(
         f"select '{index:016x}' as visitor_id, 'https://shop.example/p/{index}' as page_url, "

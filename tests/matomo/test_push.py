@@ -19,6 +19,7 @@ from destinations.matomo import make_config, matomo, push_table
 from destinations.matomo.client import BulkTrackingDisabled
 from simulators.harness import Faults
 from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
+from sources.common.clock import utc_now
 from sources.common.errors import ConfigError
 from tests.support import files_containing, run_cli
 
@@ -30,7 +31,7 @@ def test_a_visitors_hits_arrive_in_order_across_parallel_workers(tmp_path: Path)
     visitors, per_visitor = 120, 25
     order = [(v, n) for v in range(visitors) for n in range(per_visitor)]
     random.Random(3).shuffle(order)  # the table holds them in no particular order; time orders them
-    base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    base = utc_now() - dt.timedelta(hours=3)
     clicks = pa.table(  # noqa: F841 - read by DuckDB by name
         {
             "visitor_id": [f"{v:016x}" for v, _ in order],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Sequence
 
 import httpx
@@ -15,12 +14,13 @@ from simulators.matomo import (
     GIF,
     MatomoSimulator,
 )
+from sources.common.clock import utc_now, wall_time
 
 HTTP = httpx.Client(timeout=10)  # one client: a new one per call costs an SSL context each time
 
 
 def ago(**delta: float) -> str:
-    return (dt.datetime.now(dt.UTC) - dt.timedelta(**delta)).strftime("%Y-%m-%d %H:%M:%S")
+    return (utc_now() - dt.timedelta(**delta)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def bulk(simulator: MatomoSimulator, requests: Sequence[object], token: str | None = None) -> httpx.Response:
@@ -56,13 +56,13 @@ def test_cdt_and_cip_rules(simulator: MatomoSimulator) -> None:
     assert bulk(simulator, ["?idsite=1&rec=1&url=u&cip=1.2.3.4"]).json()["invalid"] == 1
     assert bulk(simulator, ["?idsite=1&rec=1&url=u&cip=1.2.3.4"], DEMO_WRITE_TOKEN).json()["tracked"] == 1
     # Future and >20-year-old cdt are replaced by now, without a word.
-    before = time.time()
+    before = wall_time()
     future = f"?idsite=1&rec=1&url=future&cdt={ago(hours=-5)}"
     ancient = f"?idsite=1&rec=1&url=ancient&cdt={ago(days=365 * 21)}"
     assert bulk(simulator, [future, ancient], DEMO_WRITE_TOKEN).json()["tracked"] == 2
     replaced = [hit for hit in simulator.stored() if hit.params["url"] in ("future", "ancient")]
-    assert len(replaced) == 2 and all(before - 1 <= hit.timestamp <= time.time() + 1 for hit in replaced)
-    unix = bulk(simulator, [f"?idsite=1&rec=1&url=unix&cdt={int(time.time()) - 60}"]).json()
+    assert len(replaced) == 2 and all(before - 1 <= hit.timestamp <= wall_time() + 1 for hit in replaced)
+    unix = bulk(simulator, [f"?idsite=1&rec=1&url=unix&cdt={int(wall_time()) - 60}"]).json()
     assert unix["tracked"] == 1
 
 

@@ -12,6 +12,7 @@ import duckdb
 
 from destinations.matomo import push_table
 from simulators.matomo import DEMO_WRITE_TOKEN, MatomoSimulator
+from sources.common.clock import utc_now
 
 from .conftest import config_for, create_table, database, query
 
@@ -42,7 +43,7 @@ def test_invalid_rows_land_in_matomo_rejected_with_their_reason_and_are_never_se
     simulator: MatomoSimulator, tmp_path: Path
 ) -> None:
     path = database(tmp_path)
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     recent = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
     future = (now + dt.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
     ancient = (now - dt.timedelta(days=365 * 21)).strftime("%Y-%m-%d %H:%M:%S")
@@ -102,7 +103,7 @@ def test_without_token_back_dated_hits_and_ip_overrides_are_rejected_before_send
     simulator: MatomoSimulator, tmp_path: Path
 ) -> None:
     path = database(tmp_path)
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     create_table(
         path,
         "events.tokenless",
@@ -157,7 +158,7 @@ def test_without_super_user_matomo_says_how_many_not_which_and_the_batch_is_reco
 
 def test_cdt_is_always_utc_in_matomo_format(simulator: MatomoSimulator, tmp_path: Path) -> None:
     path = database(tmp_path)
-    moment = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)).replace(microsecond=0)
+    moment = (utc_now() - dt.timedelta(hours=5)).replace(microsecond=0)
     berlin = moment.astimezone(dt.timezone(dt.timedelta(hours=2)))
     expected = moment.strftime("%Y-%m-%d %H:%M:%S")
     inputs = {

@@ -17,6 +17,7 @@ from pipelines.backfill import run_backfill
 from pipelines.registry import vendor
 from simulators.harness import Faults
 from simulators.pirsch import PirschData, PirschSimulator, demo_plan
+from sources.common.clock import today_utc
 from tests.support import ROOT, Loader, environment, run_cli
 
 LAST = dt.date(2024, 3, 31)
@@ -113,7 +114,7 @@ def test_killed_backfill_resumes_without_gaps_duplicates_or_repeated_windows(tmp
 
 
 def test_backfill_never_moves_the_incremental_cursor_back(tmp_path: Path) -> None:
-    today = dt.date.today()
+    today = today_utc()
     data = PirschData(days=60, last_day=today, sessions_per_day=(30, 40), paths=20)
     with PirschSimulator(data) as sim:
         loader = Loader(

@@ -66,3 +66,20 @@ def test_a_run_killed_inside_normalize_commit_then_a_new_run_loads_both(tmp_path
         assert loader.query(
             "select count(*) from (select domain_id, day from pirsch.visitors group by all having count(*) > 1)"
         ) == [(0,)]
+
+
+def test_a_run_killed_while_dlt_writes_a_schema_does_not_block_later_runs(tmp_path: Path) -> None:
+    """dlt saves a file through a 16-hex-digit temporary beside it; killed before the rename, the temporary stayed
+    in schemas/ and every later run failed with "`64d817c90c36b326` is an invalid schema/source name"."""
+    with PirschSimulator(PirschData(days=20, last_day=LAST, sessions_per_day=(30, 40), paths=20)) as simulator:
+        loader = Loader("pirsch", tmp_path, demo_plan(simulator).env)
+        loader.run(LAST - dt.timedelta(days=3), LAST - dt.timedelta(days=3), resources="visitors")
+        working_dir = loader.pipelines_dir / loader.pipeline_name
+        schemas = working_dir / "schemas"
+        (schemas / "64d817c90c36b326").write_text((schemas / "pirsch.schema.json").read_text()[:100])
+        (working_dir / "0123456789abcdef").write_text("{")  # a torn state.json temporary
+        loader.run(LAST - dt.timedelta(days=1), LAST, resources="visitors")
+        assert sorted(p.name for p in schemas.iterdir()) == ["pirsch.schema.json"]
+        assert not (working_dir / "0123456789abcdef").exists()
+        days = [d for (d,) in loader.query("select distinct day from pirsch.visitors order by 1")]
+        assert days == [LAST - dt.timedelta(days=n) for n in (3, 1, 0)]

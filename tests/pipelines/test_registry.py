@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from pipelines.registry import VENDORS
 from pipelines.runner import build_source, parse_resources
+from sources.common.clock import today_utc
 from sources.common.spec import DemoPlan
 from tests.support import environment
 
@@ -24,4 +23,4 @@ def test_declared_resources_match_the_source(name: str) -> None:
     # every resource the source can yield is declared (or config-named), so --resources can check names up front
     assert named - from_config <= set(spec.resources)
     assert parse_resources(spec, sorted(named)) == sorted(named)
-    assert plan.start <= plan.end <= dt.date.today()
+    assert plan.start <= plan.end <= today_utc()

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from simulators.pirsch import PirschData, PirschSimulator, demo_plan
+from sources.common.clock import today_utc
 from sources.common.errors import ConfigError
 from tests.support import Loader
 
 
 def test_lost_pipeline_folder_restores_the_cursor_from_the_destination(tmp_path: Path) -> None:
-    today = dt.date.today()
+    today = today_utc()
     data = PirschData(days=30, last_day=today, sessions_per_day=(30, 40), paths=20)
     with PirschSimulator(data) as simulator:
         env = {

@@ -8,6 +8,7 @@ from typing import Any
 
 from simulators.harness import Faults
 from simulators.pirsch import PirschData, PirschSimulator
+from sources.common.clock import today_utc
 from sources.pirsch.settings import ENDPOINTS, EVENT_METADATA_TABLE, RESOURCE_NAMES
 from tests.support import Loader
 
@@ -199,7 +200,7 @@ def test_rate_limits_and_server_faults_give_the_same_data_as_a_clean_run(
 
 
 def test_incremental_run_loads_only_the_lookback_window_and_new_days(tmp_path: Path) -> None:
-    today = dt.date.today()
+    today = today_utc()
     data = PirschData(domains=2, days=20, last_day=today - dt.timedelta(days=3), sessions_per_day=(40, 60), paths=30)
     with PirschSimulator(data) as simulator:
         loader = loader_for(

@@ -11,12 +11,13 @@ import pytest
 
 from simulators.harness import Faults
 from simulators.umami import UmamiData, UmamiSimulator, demo_plan
+from sources.common.clock import today_utc
 from sources.common.windows import DateWindow
 from sources.umami.settings import ApiVersion
 from tests.support import Loader
 
 TZ = "Europe/Berlin"
-TODAY = dt.datetime.now(dt.UTC).date()
+TODAY = today_utc()
 # Retries in tests back off in milliseconds, not seconds (no-op where the common layer lacks the override).
 FAST_RETRY = {"CLICKHAUL_RETRY_BASE_DELAY": "0.02", "CLICKHAUL_RETRY_MAX_DELAY": "0.2"}
 

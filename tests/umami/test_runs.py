@@ -13,10 +13,9 @@ import pytest
 from pipelines.registry import VENDORS
 from simulators.harness import Faults
 from simulators.umami import DEMO_API_KEY, DEMO_PASSWORD, UmamiSimulator
-from sources.common.clock import FakeClock
+from sources.common.clock import FakeClock, today_in
 from sources.common.errors import AuthError, ConfigError
 from sources.common.http import RetryPolicy
-from sources.common.windows import today_in
 from sources.umami.client import UmamiClient
 from tests.support import files_containing, run_cli
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from simulators.mapp_analytics import MappAnalyticsSimulator
+from sources.common.clock import today_utc
 from sources.common.errors import AuthError, ClickhaulError
 from tests.support import Loader, files_containing
 
@@ -143,7 +144,7 @@ def test_reruns_and_lookback_add_no_duplicates(
 def test_incremental_runs_reload_the_lookback_days(
     simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
-    today = dt.datetime.now(dt.UTC).date()
+    today = today_utc()
     simulator.analytics.last_day = today  # traffic up to today for this test
     run = loader(start_date=(today - dt.timedelta(days=4)).isoformat(), lookback_days="2")
     try:
