@@ -43,7 +43,8 @@ def table_counts(database: Path, schema: str, where: str = "true") -> dict[str, 
         tables = [
             name
             for (name,) in connection.execute(
-                "select table_name from information_schema.tables where table_schema = ? and table_name not like '_dlt%'",
+                "select table_name from information_schema.tables "
+                "where table_schema = ? and table_name not like '_dlt%'",
                 [schema],
             ).fetchall()
         ]
