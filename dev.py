@@ -3,6 +3,8 @@
 
 python3 dev.py demo      # install, then `clickhaul demo`
 python3 dev.py test      # install with test extras, then run the whole test suite
+python3 dev.py calendar  # the date-dependent tests (marker `calendar`) as of each hard day (DST, year ends, leap day)
+python3 dev.py calendar 2027-03-28 2028-02-29   # ... as of these days (CLICKHAUL_TODAY)
 python3 dev.py clickhaul run pirsch ...   # any clickhaul command
 """
 
@@ -12,6 +14,8 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import venv
 from pathlib import Path
 
@@ -41,11 +45,50 @@ def ensure_environment(extras: str) -> None:
     stamp.write_text(fingerprint)
 
 
+# The days a calendar bug shows on: Europe's and the US's DST changes and the day after each, year ends, a leap day
+# and the day after it, the last day of a 30-day month.
+HARD_DAYS = (
+    "2027-03-14", "2027-03-15", "2027-03-28", "2027-03-29", "2027-10-31", "2027-11-01", "2027-11-07", "2027-11-08",
+    "2027-01-01", "2027-12-31", "2028-02-29", "2028-03-01", "2027-04-30",
+)  # fmt: skip
+
+
+def run_calendar(days: list[str], parallel: int = 2) -> int:
+    """The tests marked `calendar`, once per day with CLICKHAUL_TODAY set, `parallel` days at a time."""
+    logs = Path(tempfile.mkdtemp(prefix="clickhaul-calendar-"))
+    pending = list(days)
+    running: dict[str, subprocess.Popen[bytes]] = {}
+    failed: list[str] = []
+    began = time.monotonic()
+    while pending or running:
+        while pending and len(running) < parallel:
+            day = pending.pop(0)
+            command = [str(PYTHON), "-m", "pytest", "-q", "-m", "calendar", "-p", "no:cacheprovider",
+                       f"--basetemp={logs / day}"]  # fmt: skip
+            with open(logs / f"{day}.log", "wb") as log:
+                env = {**os.environ, "CLICKHAUL_TODAY": day}
+                running[day] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        time.sleep(0.5)
+        for day, process in list(running.items()):
+            if process.poll() is not None:
+                del running[day]
+                last = (logs / f"{day}.log").read_text(errors="replace").strip().splitlines()[-1:]
+                print(f"as of {day}: {last[0] if last else '?'}", flush=True)
+                if process.returncode != 0:
+                    failed.append(day)
+                    print((logs / f"{day}.log").read_text(errors="replace")[-6000:], flush=True)
+    print(f"{len(days) - len(failed)} of {len(days)} days passed in {time.monotonic() - began:.0f} s (logs in {logs})")
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
     command, rest = argv[0], argv[1:]
+    if command == "calendar":
+        ensure_environment("test")
+        return run_calendar(rest or list(HARD_DAYS))
     if command == "test":
         ensure_environment("test")
         args = rest or ["-n", "auto"]

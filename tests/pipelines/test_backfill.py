@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import dlt
+import pytest
 
 from pipelines.backfill import run_backfill
 from pipelines.registry import vendor
@@ -113,6 +114,7 @@ def test_killed_backfill_resumes_without_gaps_duplicates_or_repeated_windows(tmp
         assert "pages" in status.stdout
 
 
+@pytest.mark.calendar
 def test_backfill_never_moves_the_incremental_cursor_back(tmp_path: Path) -> None:
     today = today_utc()
     data = PirschData(days=60, last_day=today, sessions_per_day=(30, 40), paths=20)

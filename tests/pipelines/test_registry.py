@@ -8,6 +8,8 @@ from sources.common.clock import today_utc
 from sources.common.spec import DemoPlan
 from tests.support import environment
 
+pytestmark = pytest.mark.calendar  # the demo plans and the simulators' traffic end today
+
 
 @pytest.mark.parametrize("name", list(VENDORS))
 def test_declared_resources_match_the_source(name: str) -> None:

@@ -14,6 +14,8 @@ from sources.common.clock import today_utc
 from sources.common.errors import ConfigError
 from tests.support import Loader
 
+pytestmark = pytest.mark.calendar  # the demo plans and the simulators' traffic end today
+
 
 def test_lost_pipeline_folder_restores_the_cursor_from_the_destination(tmp_path: Path) -> None:
     today = today_utc()

@@ -13,8 +13,6 @@ from simulators.harness import Faults
 from tests.chaos.vendors import VENDORS, Vendor
 from tests.support import run_cli
 
-pytestmark = pytest.mark.calendar
-
 TABLE_LINE = re.compile(
     r"^  (?P<table>[a-z0-9_]+)\s+(?P<loaded>[\d,]+)"
     r"(?:  \(extracted (?P<extracted>[\d,]+), loaded (?P=loaded) after removing (?P<twice>[\d,]+) served twice\))?$"
@@ -54,7 +52,11 @@ def table_counts(database: Path, schema: str, where: str = "true") -> dict[str, 
         }
 
 
-@pytest.mark.parametrize("name", sorted(VENDORS))
+@pytest.mark.parametrize(
+    "name",
+    # Umami's simulated traffic ends today; the others' end on a fixed day
+    [pytest.param(name, marks=[pytest.mark.calendar] if name == "umami" else []) for name in sorted(VENDORS)],
+)
 def test_run_and_status_print_what_the_tables_hold(name: str, tmp_path: Path) -> None:
     vendor: Vendor = VENDORS[name]
     database = tmp_path / "warehouse.duckdb"

@@ -6,6 +6,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from simulators.harness import Faults
 from simulators.pirsch import PirschData, PirschSimulator
 from sources.common.clock import today_utc
@@ -199,6 +201,7 @@ def test_rate_limits_and_server_faults_give_the_same_data_as_a_clean_run(
     assert snapshot(faulty) == snapshot(clean)
 
 
+@pytest.mark.calendar
 def test_incremental_run_loads_only_the_lookback_window_and_new_days(tmp_path: Path) -> None:
     today = today_utc()
     data = PirschData(domains=2, days=20, last_day=today - dt.timedelta(days=3), sessions_per_day=(40, 60), paths=30)

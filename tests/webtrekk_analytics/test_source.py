@@ -141,6 +141,7 @@ def test_reruns_and_lookback_add_no_duplicates(
     )
 
 
+@pytest.mark.calendar
 def test_incremental_runs_reload_the_lookback_days(
     simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
