@@ -46,10 +46,10 @@ def ensure_environment(extras: str) -> None:
 
 
 # The days a calendar bug shows on: Europe's and the US's DST changes and the day after each, year ends, a leap day
-# and the day after it, the last day of a 30-day month.
+# and the day after it, the last day of a 30-day month; and one instant where UTC and Europe are in different years.
 HARD_DAYS = (
     "2027-03-14", "2027-03-15", "2027-03-28", "2027-03-29", "2027-10-31", "2027-11-01", "2027-11-07", "2027-11-08",
-    "2027-01-01", "2027-12-31", "2028-02-29", "2028-03-01", "2027-04-30",
+    "2027-01-01", "2027-12-31", "2028-02-29", "2028-03-01", "2027-04-30", "2027-12-31T23:30:00+00:00",
 )  # fmt: skip
 
 
