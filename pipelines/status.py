@@ -10,6 +10,8 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
+from sources.common.incremental import WATERMARKS, legacy_cursor
+
 from .journal import FILE_NAME, Journal
 from .registry import VendorSpec
 
@@ -21,7 +23,7 @@ class PipelineStatus:
     exists: bool
     last_success: dict[str, Any] | None = None
     last_error: dict[str, Any] | None = None
-    cursors: dict[str, Any] = field(default_factory=dict)
+    watermarks: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> entity -> last complete day
     backfill: dict[str, Any] | None = None
     rows: dict[str, int] = field(default_factory=dict)
     rows_error: str | None = None
@@ -39,10 +41,7 @@ class PipelineStatus:
             )
         else:
             lines.append("  last success: never")
-        if self.cursors:
-            values = sorted({str(value) for value in self.cursors.values()})
-            cursor = values[0] if len(values) == 1 else f"{values[0]} .. {values[-1]} (per table)"
-            lines.append(f"  cursor (last day loaded): {cursor}")
+        lines += render_watermarks(self.watermarks)
         if self.backfill:
             done, windows = len(self.backfill["done"]), len(self.backfill["windows"])
             pending = [w for w in self.backfill["windows"] if w not in set(self.backfill["done"])]
@@ -59,15 +58,37 @@ class PipelineStatus:
         return "\n".join(lines)
 
 
-def incremental_cursors(state: dict[str, Any]) -> dict[str, Any]:
-    """Last values of every resource's dlt incremental, from the pipeline state."""
-    cursors = {}
+def render_watermarks(watermarks: dict[str, dict[str, str]]) -> list[str]:
+    """One line when every table is complete through the same day, else a line per table (and entity, where
+    its entities differ): the day the next scheduled run re-reads its lookback from."""
+    days = {day for marks in watermarks.values() for day in marks.values()}
+    if not days:
+        return []
+    if len(days) == 1:
+        return [f"  complete through: {days.pop()} (every table and entity; the next run re-reads the lookback)"]
+    lines = ["  complete through (per table and entity; the next run re-reads the lookback before it):"]
+    width = max(len(table) for table in watermarks)
+    for table, marks in sorted(watermarks.items()):
+        if len(set(marks.values())) == 1:
+            text = f"{next(iter(marks.values()))} ({len(marks)} {'entity' if len(marks) == 1 else 'entities'})"
+        else:
+            text = ", ".join(f"{entity} {day}" for entity, day in sorted(marks.items()))
+        lines.append(f"    {table:<{width}}  {text}")
+    return lines
+
+
+def table_watermarks(state: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each day-based resource's watermark per entity, from the pipeline state (an earlier version's single
+    cursor shows as the table's `*`)."""
+    found: dict[str, dict[str, str]] = {}
     for source in (state.get("sources") or {}).values():
         for resource, resource_state in (source.get("resources") or {}).items():
-            for cursor in (resource_state.get("incremental") or {}).values():
-                if isinstance(cursor, dict) and cursor.get("last_value") is not None:
-                    cursors[resource] = cursor["last_value"]
-    return cursors
+            marks = resource_state.get(WATERMARKS)
+            if isinstance(marks, dict):
+                found[resource] = {str(entity): str(day) for entity, day in marks.items()}
+            elif (legacy := legacy_cursor(resource_state)) is not None:
+                found[resource] = {"*": legacy.isoformat()}
+    return found
 
 
 def pipeline_status(
@@ -85,7 +106,7 @@ def pipeline_status(
     if current and journal.backfill(current):
         status.backfill = {"key": current, **journal.backfill(current)}  # type: ignore[dict-item]
     pipeline = dlt.attach(pipeline_name=name, pipelines_dir=str(directory.parent))
-    status.cursors = incremental_cursors(dict(pipeline.state))
+    status.watermarks = table_watermarks(dict(pipeline.state))
     try:
         schema = pipeline.default_schema
         tables = [t for t in schema.data_table_names() if not t.startswith("_dlt")]

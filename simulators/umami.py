@@ -146,6 +146,7 @@ class UmamiData:
     sessions_per_day: tuple[int, int] = (60, 120)
     visitor_pool: int = 900
     extra_paths: int = 40  # /blog/post-NNN pages: more `path` rows than one metrics page in tests
+    idle_websites: int = 0  # websites listed after the others that never have traffic
 
     @property
     def first_day(self) -> dt.date:
@@ -154,7 +155,7 @@ class UmamiData:
     def website_list(self) -> list[dict[str, Any]]:
         created = "2024-03-01T09:30:00.000Z"
         rows = []
-        for index in range(1, self.websites + 1):
+        for index in range(1, self.websites + self.idle_websites + 1):
             rng = random.Random(stable_seed("umami-website", self.seed, index))
             rows.append(
                 {
@@ -183,7 +184,7 @@ class Traffic:
     def __init__(self, data: UmamiData) -> None:
         self.data = data
         self.paths = data.paths()
-        self.hostnames = {w["id"]: w["domain"] for w in data.website_list()}
+        self.hostnames = {w["id"]: w["domain"] for w in data.website_list()[: data.websites]}  # idle ones: none
         self._cache = lru_cache(maxsize=2048)(self._generate)
 
     def day(self, website_id: str, day: dt.date) -> tuple[Session, ...]:

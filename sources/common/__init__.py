@@ -6,7 +6,7 @@ from .clock import SYSTEM_CLOCK, Clock, FakeClock, today_in
 from .config import missing_config, require
 from .errors import AuthError, ClickhaulError, ConfigError, RateLimitedError, TransientError, VendorError
 from .http import HttpClient, RequestStats, RetryPolicy, TokenAuth, TokenExpired
-from .incremental import day_cursor, days_to_load
+from .incremental import DayCursor
 from .monitor import current_monitor
 from .ratelimit import RateLimiter, Window, parse_windows
 from .redact import redact, register_secret
@@ -20,6 +20,7 @@ __all__ = [
     "ColumnType",
     "ConfigError",
     "DateWindow",
+    "DayCursor",
     "FakeClock",
     "HttpClient",
     "RateLimitedError",
@@ -34,8 +35,6 @@ __all__ = [
     "Window",
     "check_timezone",
     "current_monitor",
-    "day_cursor",
-    "days_to_load",
     "dlt_columns",
     "missing_config",
     "parse_date",

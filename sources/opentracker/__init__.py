@@ -15,10 +15,10 @@ from dlt.sources import DltResource
 from sources.common.config import check_base_url, config_list
 from sources.common.errors import ConfigError
 from sources.common.fanout import fan_out
-from sources.common.incremental import configured_days, day_cursor, days_to_load
+from sources.common.incremental import DayCursor, configured_days
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
-from sources.common.windows import WINDOW_UNITS, DateWindow, WindowUnit, check_timezone, split_windows
+from sources.common.windows import WINDOW_UNITS, DateWindow, WindowUnit, check_timezone
 
 from .client import OpentrackerClient, filter_params
 from .settings import (
@@ -85,7 +85,7 @@ def opentracker_source(
     if ticket_seconds < 10:
         raise ConfigError(f"{KEY}.ticket_seconds must be at least 10, not {ticket_seconds}")
     api_filters = session_filters(filters)
-    first_day, last_day = configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS)
+    days = DayCursor(*configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS), lookback_days)
 
     settings = dict(
         login=login,
@@ -112,7 +112,7 @@ def opentracker_source(
         yield from reader.confirm_sites()
 
     yield dlt.resource(site_access, name="site_access", selected=False)
-    yield sessions_resource(reader, first_day, last_day, lookback_days, window)  # type: ignore[arg-type]
+    yield sessions_resource(reader, days, window)  # type: ignore[arg-type]
     users = [("machine_idx", value) for value in config_list(user_machine_idxs, f"{KEY}.user_machine_idxs") or ()]
     users += [("visit_id", value) for value in config_list(user_visit_ids, f"{KEY}.user_visit_ids") or ()]
     by_user = dlt.resource(users, name="user_keys", selected=False) | sessions_by_user(reader)
@@ -158,10 +158,9 @@ class SessionReader:
             self.client.confirm_site(site)
         yield from ()
 
-    def windows(self, windows: list[DateWindow]) -> Iterator[pa.Table]:
-        """Pages as they arrive, `workers` windows at a time. A session seen on two pages (they overlap) is
-        written twice and merged once: the merge keeps the copy with the latest `last_event` (dedup_sort)."""
-        jobs = [(site, window) for window in windows for site in self.sites]
+    def windows(self, jobs: list[tuple[str, DateWindow]]) -> Iterator[pa.Table]:
+        """Pages of (site, window) jobs as they arrive, `workers` at a time. A session seen on two pages (they
+        overlap) is written twice and merged once: the merge keeps the copy with the latest `last_event`."""
         monitor = current_monitor()
         monitor.task(TABLE, len(jobs))
 
@@ -179,16 +178,12 @@ class SessionReader:
         yield from fan_out(jobs, read, self.workers, "opentracker")
 
 
-def sessions_resource(
-    reader: SessionReader, first_day: dt.date, last_day: dt.date | None, lookback_days: int, unit: WindowUnit
-) -> DltResource:
-    cursor = day_cursor(first_day, last_day, lookback_days)
-
-    def sessions(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[pa.Table]:
-        span = days_to_load(day, reader.client.timezone)
-        if span is None:
-            return
-        yield from reader.windows(split_windows(span[0], span[1], unit, reader.client.timezone))
+def sessions_resource(reader: SessionReader, days: DayCursor, unit: WindowUnit) -> DltResource:
+    def sessions() -> Iterator[pa.Table]:
+        plan = days.plan(TABLE, reader.client.timezone, reader.sites)
+        jobs = plan.windows(unit, reader.client.timezone)
+        yield from reader.windows(sorted(jobs, key=lambda job: job[1].start))  # window by window, sites side by side
+        plan.complete()
 
     return dlt.resource(sessions, name=TABLE, write_disposition="merge", primary_key="session_id", columns=hints())
 

@@ -16,11 +16,11 @@ from sources.common.arrow import ColumnType, TableSpec, batched
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ConfigError
 from sources.common.fanout import fan_out
-from sources.common.incremental import configured_days, day_cursor, days_to_load
+from sources.common.incremental import DayCursor, configured_days
 from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
-from sources.common.windows import DateWindow, WindowUnit, check_timezone, split_windows
+from sources.common.windows import DateWindow, WindowUnit, check_timezone
 
 from .client import PirschClient
 from .settings import (
@@ -71,7 +71,7 @@ def pirsch_source(
         raise ConfigError(f"sources.pirsch.lookback_days must be 0 or more, not {lookback_days}")
     if not 1 <= workers <= MAX_WORKERS:
         raise ConfigError(f"sources.pirsch.workers must be between 1 and {MAX_WORKERS}, not {workers}")
-    first_day, last_day = configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS)
+    days = DayCursor(*configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS), lookback_days)
 
     client = shared_client(
         lambda: PirschClient(base_url, client_id, client_secret, timeout=request_timeout),
@@ -106,7 +106,7 @@ def pirsch_source(
         columns=GOALS.hints(),
     )
     for endpoint in ENDPOINTS:
-        resource = stats_resource(stats, endpoint, first_day, last_day, lookback_days)
+        resource = stats_resource(stats, endpoint, days)
         if endpoint.table == "keywords":
             resource.selected = keywords
         yield resource
@@ -202,20 +202,14 @@ def flatten(endpoint: Endpoint, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def stats_resource(
-    stats: StatsReader, endpoint: Endpoint, first_day: dt.date, last_day: dt.date | None, lookback_days: int
-) -> DltResource:
+def stats_resource(stats: StatsReader, endpoint: Endpoint, days: DayCursor) -> DltResource:
     table = statistics_table(endpoint.dimensions, endpoint.metrics)
-    cursor = day_cursor(first_day, last_day, lookback_days)
 
-    def load(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[pa.Table]:
-        span = days_to_load(day, stats.timezone)
-        if span is None:
-            return
+    def load() -> Iterator[pa.Table]:
+        plan = days.plan(endpoint.table, stats.timezone, stats.domain_ids)
         unit: WindowUnit = SERIES_WINDOW if endpoint.kind == "series" else "day"
-        windows = split_windows(span[0], span[1], unit, stats.timezone)
+        jobs = plan.windows(unit, stats.timezone)
         monitor = current_monitor()
-        jobs = [(domain_id, window) for domain_id in stats.domain_ids for window in windows]
         monitor.task(endpoint.table, len(jobs))
 
         def read(job: tuple[str, DateWindow]) -> Iterator[pa.Table]:
@@ -228,6 +222,7 @@ def stats_resource(
             monitor.advance(endpoint.table, rows=rows)
 
         yield from batched(fan_out(jobs, read, stats.workers, f"pirsch_{endpoint.table}"))
+        plan.complete()
 
     return dlt.resource(
         load,

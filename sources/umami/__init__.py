@@ -20,12 +20,12 @@ from sources.common.arrow import TableSpec
 from sources.common.clock import wall_time
 from sources.common.config import check_base_url, config_list
 from sources.common.errors import ConfigError
-from sources.common.incremental import configured_days, day_cursor, days_to_load
+from sources.common.incremental import DayCursor, configured_days
 from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
 from sources.common.ratelimit import parse_windows
-from sources.common.windows import DateWindow, WindowUnit, check_timezone, split_windows
+from sources.common.windows import DateWindow, WindowUnit, check_timezone
 
 from .client import UmamiClient, ms
 from .reports import declared_reports, flatten, report_type, request_body, saved_parameters
@@ -102,7 +102,7 @@ def umami_source(
         base_url, username, password, api_key, api_version, timezone, report_window, lookback_days, rate_limits
     )
     declared = declared_reports(reports)
-    first_day, last_day = configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS)
+    days = DayCursor(*configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS), lookback_days)
 
     limits = config_list(rate_limits, "sources.umami.rate_limits")
     # One client per account for the process: backfill windows share its login, version and rate limiter.
@@ -152,12 +152,11 @@ def umami_source(
         primary_key=WEBSITES.primary_key,
         columns=WEBSITES.hints(),
     )
-    span = (first_day, last_day, lookback_days)
-    yield day_resource(reader, "website_stats", STATS, "day", reader.stats, *span)
-    yield day_resource(reader, "pageviews", PAGEVIEWS, SERIES_WINDOW, reader.pageviews, *span)
-    yield day_resource(reader, "metrics", METRICS, "day", reader.metrics, *span)
-    yield day_resource(reader, "sessions", SESSIONS, "day", reader.sessions, *span)
-    events = day_resource(reader, "events", EVENTS, "day", reader.events, *span)
+    yield day_resource(reader, "website_stats", STATS, "day", reader.stats, days)
+    yield day_resource(reader, "pageviews", PAGEVIEWS, SERIES_WINDOW, reader.pageviews, days)
+    yield day_resource(reader, "metrics", METRICS, "day", reader.metrics, days)
+    yield day_resource(reader, "sessions", SESSIONS, "day", reader.sessions, days)
+    events = day_resource(reader, "events", EVENTS, "day", reader.events, days)
     yield events
     yield events | event_data_resource(reader)
     yield dlt.resource(
@@ -169,7 +168,7 @@ def umami_source(
     )
     window: WindowUnit = report_window  # type: ignore[assignment]
     for report in REPORT_TYPES:
-        yield report_resource(reader, report, window, first_day, last_day, lookback_days)
+        yield report_resource(reader, report, window, days)
 
 
 def check_settings(
@@ -470,32 +469,27 @@ def day_resource(
     table: TableSpec,
     unit: WindowUnit,
     read: Callable[..., Iterator[list[dict[str, Any]]]],
-    first_day: dt.date,
-    last_day: dt.date | None,
-    lookback_days: int,
+    days: DayCursor,
 ) -> DltResource:
     """One resource over (website, window) pairs; `read` yields pages of rows for one website and window."""
     timezone = reader.timezone
-    cursor = day_cursor(first_day, last_day, lookback_days)
     row_level = name in ("sessions", "events")
 
-    def load(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[pa.Table]:
-        span = days_to_load(day, timezone)
-        if span is None:
-            return
-        windows = split_windows(span[0], span[1], unit, timezone)
+    def load() -> Iterator[pa.Table]:
+        plan = days.plan(name, timezone, reader.website_ids)
+        jobs = plan.windows(unit, timezone)
         pin = reader.pinned_end() if row_level else None
         monitor = current_monitor()
-        monitor.task(name, len(windows) * len(reader.website_ids))
-        for website_id in reader.website_ids:
-            for window in windows:
-                rows = 0
-                pages = read(website_id, window, pin) if row_level else read(website_id, window)
-                for page in pages:
-                    if page:
-                        rows += len(page)
-                        yield table.arrow(page)
-                monitor.advance(name, rows=rows)
+        monitor.task(name, len(jobs))
+        for website_id, window in jobs:
+            rows = 0
+            pages = read(website_id, window, pin) if row_level else read(website_id, window)
+            for page in pages:
+                if page:
+                    rows += len(page)
+                    yield table.arrow(page)
+            monitor.advance(name, rows=rows)
+        plan.complete()
 
     return dlt.resource(
         load,
@@ -548,33 +542,26 @@ def report_resource(
     reader: Reader,
     report: ReportType,
     unit: WindowUnit,
-    first_day: dt.date,
-    last_day: dt.date | None,
-    lookback_days: int,
+    days: DayCursor,
 ) -> DltResource:
-    """Every saved and declared report of one type, run once per window (day, or whole weeks/months)."""
+    """Every saved and declared report of one type, run once per window (day, or whole weeks/months); each report
+    (saved or declared, per website) keeps its own watermark, so one added later gets its history."""
     table = report_table(report)
-    cursor = day_cursor(first_day, last_day, lookback_days)
 
-    def load(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[pa.Table]:
-        span = days_to_load(day, reader.timezone)
-        runs = reader.runs(report)
-        if span is None or not runs or report.api_name(reader.version) is None:
+    def load() -> Iterator[pa.Table]:
+        if report.api_name(reader.version) is None:
             return
-        start = span[0]
-        if unit == "week":
-            start -= dt.timedelta(days=start.weekday())  # whole weeks, so a window's rows are never partial
-        elif unit == "month":
-            start = start.replace(day=1)
-        windows = split_windows(start, span[1], unit, reader.timezone)
+        runs = {run[0]: run for run in reader.runs(report)}
+        plan = days.plan(report.table, reader.timezone, runs)
+        jobs = plan.windows(unit, reader.timezone, align=True)  # whole weeks/months: a window's rows are never partial
         monitor = current_monitor()
-        monitor.task(report.table, len(windows) * len(runs))
-        for run in runs:
-            for window in windows:
-                rows = reader.report_rows(report, run, window)
-                if rows:
-                    yield table.arrow(rows)
-                monitor.advance(report.table, rows=len(rows))
+        monitor.task(report.table, len(jobs))
+        for report_id, window in jobs:
+            rows = reader.report_rows(report, runs[report_id], window)
+            if rows:
+                yield table.arrow(rows)
+            monitor.advance(report.table, rows=len(rows))
+        plan.complete()
 
     return dlt.resource(
         load,

@@ -24,12 +24,12 @@ from dlt.sources import DltResource
 from sources.common.config import check_base_url, config_list, require
 from sources.common.errors import ClickhaulError, ConfigError
 from sources.common.fanout import read_ahead
-from sources.common.incremental import configured_days, day_cursor, days_to_load
+from sources.common.incremental import ACCOUNT, DayCursor, configured_days
 from sources.common.lazy import SharedUse
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
 from sources.common.redact import register_secrets
-from sources.common.windows import WindowUnit, check_timezone, parse_date, split_windows
+from sources.common.windows import WindowUnit, check_timezone, parse_date
 
 from .analytics import analytics_resources, check_analytics, parse_analytics
 from .analytics_settings import (
@@ -236,6 +236,10 @@ class Settings:
     lookback_days: int
     timezone: str
     language: str
+
+    @property
+    def days(self) -> DayCursor:
+        return DayCursor(self.first_day, self.last_day, self.lookback_days)
 
 
 def validate(
@@ -514,22 +518,19 @@ def export_resource(
 
         return dlt.resource(load_all, name=export.table, write_disposition="replace")
 
-    cursor = day_cursor(settings.first_day, settings.last_day, settings.lookback_days)
-
-    def load_days(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[Any]:
-        span = days_to_load(day, settings.timezone)
-        if span is None:
-            return
-        windows = split_windows(span[0], span[1], "day", settings.timezone)
+    def load_days() -> Iterator[Any]:
+        plan = settings.days.plan(export.table, settings.timezone, [ACCOUNT])
+        windows = plan.windows("day", settings.timezone)
         current_monitor().task(export.table, len(windows) * len(entries))
         with session.use() as client:
-            for window in windows:
+            for _, window in windows:
                 for params in entries:
                     stamp: dict[str, Any] = {"day": window.start}
                     if export.parameter:
                         stamp["parameter_title"] = params["title"]
                     dates = {"startDate": window.start.isoformat(), "endDate": window.end.isoformat()}
                     yield from pages(client, {**params, **dates}, stamp)
+        plan.complete()
 
     return dlt.resource(load_days, name=export.table, write_disposition="merge")
 
@@ -542,19 +543,16 @@ def _time_range(start: dt.date, end: dt.date) -> tuple[str, str]:
 def analysis_resource(session: Session, analysis: AnalysisEntry, settings: Settings) -> DltResource:
     """One request window per day (or per month with a time object such as "Days"), paged against
     `totalRowCount`; footer rows dropped; numbers, percentages and dates typed from `analysisTabHead`."""
-    cursor = day_cursor(settings.first_day, settings.last_day, settings.lookback_days)
     footer = str(analysis.config.get("footerIdentifier") or FOOTER_IDENTIFIER)
 
-    def load(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[Any]:
-        span = days_to_load(day, settings.timezone)
-        if span is None:
-            return
+    def load() -> Iterator[Any]:
+        plan = settings.days.plan(analysis.table, settings.timezone, [ACCOUNT])
         unit: WindowUnit = TIME_WINDOW_UNIT if analysis.time_object else "day"
-        windows = split_windows(span[0], span[1], unit, settings.timezone)
+        windows = plan.windows(unit, settings.timezone)
         monitor = current_monitor()
         monitor.task(analysis.table, len(windows))
         with session.use() as client:
-            for window in windows:
+            for _, window in windows:
                 start, stop = _time_range(window.start, window.end)
                 config = {**analysis.config, "startTime": start, "stopTime": stop, "footerIdentifier": footer}
                 rows_seen = 0
@@ -571,23 +569,21 @@ def analysis_resource(session: Session, analysis: AnalysisEntry, settings: Setti
                         raise retired_hint(error) from None
                     raise
                 monitor.advance(analysis.table, rows=rows_seen)
+        plan.complete()
 
     return dlt.resource(load, name=analysis.table, write_disposition="merge")
 
 
 def report_resource(session: Session, report: ReportEntry, settings: Settings) -> DltResource:
     """getReportData per day; each analysis of the report lands in `report_<name>__<analysis>`."""
-    cursor = day_cursor(settings.first_day, settings.last_day, settings.lookback_days)
 
-    def load(day: dlt.sources.incremental[dt.date] = cursor) -> Iterator[Any]:
-        span = days_to_load(day, settings.timezone)
-        if span is None:
-            return
-        windows = split_windows(span[0], span[1], "day", settings.timezone)
+    def load() -> Iterator[Any]:
+        plan = settings.days.plan(report.table, settings.timezone, [ACCOUNT])
+        windows = plan.windows("day", settings.timezone)
         monitor = current_monitor()
         monitor.task(report.table, len(windows))
         with session.use() as client:
-            for window in windows:
+            for _, window in windows:
                 start, stop = _time_range(window.start, window.end)
                 params = {
                     "report_name": report.report_name,
@@ -627,6 +623,7 @@ def report_resource(session: Session, report: ReportEntry, settings: Settings) -
                         )
                         yield dlt.mark.with_hints(spec.arrow(rows), hints, create_table_variant=True)
                 monitor.advance(report.table, rows=rows_seen)
+        plan.complete()
 
     return dlt.resource(load, name=report.table, write_disposition="merge")
 

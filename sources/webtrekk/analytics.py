@@ -33,7 +33,7 @@ from sources.common.clock import SYSTEM_CLOCK, Clock, today_utc
 from sources.common.config import check_base_url, config_list, missing_config
 from sources.common.errors import AuthError, ClickhaulError, ConfigError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, TokenAuth
-from sources.common.incremental import day_cursor, days_to_load
+from sources.common.incremental import ACCOUNT, DayCursor
 from sources.common.lazy import Once, SharedUse
 from sources.common.monitor import current_monitor
 from sources.common.pool import shared_client
@@ -866,15 +866,6 @@ class AnalyticsRun:
         log.warning("%s; this run: %d calculated, %d cached", line, calculated, cached)
 
 
-def window_cursor(settings: AnalyticsSettings) -> dlt.sources.incremental[dt.date]:
-    return day_cursor(settings.first_day, settings.last_day, settings.lookback_days, cursor_path="window_start")
-
-
-def _windows(cursor: dlt.sources.incremental[dt.date], settings: AnalyticsSettings) -> list[DateWindow]:
-    span = days_to_load(cursor, settings.timezone)
-    return [] if span is None else split_windows(span[0], span[1], settings.window, settings.timezone)
-
-
 def analytics_resources(settings: AnalyticsSettings) -> Iterator[DltResource]:
     client = shared_client(
         lambda: AnalyticsClient(
@@ -994,10 +985,11 @@ def windowed_resource(
 ) -> DltResource:
     """What queries and reports share: windows from the cursor, `concurrency` calculations at a time, every one
     still running cancelled when the run ends early. `pages` turns one window's result into (item, rows) pairs."""
-    cursor = window_cursor(settings)
+    days = DayCursor(settings.first_day, settings.last_day, settings.lookback_days)
 
-    def load(window_start: dlt.sources.incremental[dt.date] = cursor) -> Iterator[Any]:
-        windows = _windows(window_start, settings)
+    def load() -> Iterator[Any]:
+        plan = days.plan(table, settings.timezone, [ACCOUNT])
+        windows = [window for _, window in plan.windows(settings.window, settings.timezone)]
         if not windows:
             return
         monitor = current_monitor()
@@ -1013,6 +1005,7 @@ def windowed_resource(
                     count += rows
                     yield item
                 monitor.advance(table, rows=count)
+        plan.complete()
 
     return dlt.resource(load, name=table, write_disposition="merge")
 
