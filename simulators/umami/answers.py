@@ -1,6 +1,6 @@
 """Every aggregate Umami answers, computed from (session, event) pairs, in the shape of the version asked.
 
-The counting rules are the ones the real servers showed in ../shared/real-recordings (seeded with known traffic):
+The counting rules are the ones the real servers showed in tests/umami/recordings (seeded with known traffic):
 `stats` counts pageviews only, a visit is a session's activity within one visit id, page-like metrics count
 distinct sessions, `sessions/stats` counts every event as a pageview. Where 2.20 and 3.1 differ (number vs string
 values, empty rows, zero rows, key names), the `version` argument picks.

@@ -1,7 +1,7 @@
 """An Umami server on 127.0.0.1 speaking the Umami 2.20 or the Umami 3.1 API (a switch), self-hosted or Cloud.
 
 Every read endpoint, every report type, `POST /api/send`, the paging and the errors answer as the real servers did
-in ../shared/real-recordings (tests/umami/test_contract.py holds them there). Events later than the simulator's
+in tests/umami/recordings (tests/umami/test_contract.py holds them there). Events later than the simulator's
 "now" are not served yet, so today fills up as time passes, as on a live server.
 """
 
@@ -23,7 +23,7 @@ from sources.common.spec import DemoPlan
 
 from . import answers
 from .answers import Pairs
-from .traffic import ADMIN_ID, Hit, Traffic, UmamiData, is_bot, iso, make_uuid, name_uuid
+from .traffic import ADMIN_ID, Hit, Traffic, UmamiData, is_bot, iso, make_uuid, name_uuid, website_record
 from .validation import (
     MISSING,
     UNITS,
@@ -204,7 +204,7 @@ class UmamiSimulator(SimulatorServer):
             ("POST", prefix + r"/websites", self.create_website),
             ("GET", site, self.website),
             ("GET", site + r"/stats", self.reader(self.stats)),
-            ("GET", site + r"/pageviews", self.reader(self.pageviews)),
+            ("GET", site + r"/pageviews", self.reader(self.pageviews, timezone_required=True)),
             ("GET", site + r"/metrics", self.reader(self.metrics)),
             ("GET", site + r"/sessions", self.reader(self.sessions)),
             ("GET", site + r"/sessions/stats", self.reader(self.session_stats)),
@@ -213,7 +213,7 @@ class UmamiSimulator(SimulatorServer):
             ("GET", site + r"/sessions/(?P<session>[^/]+)/activity", self.reader(self.activity)),
             ("GET", site + r"/sessions/(?P<session>[^/]+)/properties", self.session_properties),
             ("GET", site + r"/events", self.reader(self.events)),
-            ("GET", site + r"/events/series", self.reader(self.event_series)),
+            ("GET", site + r"/events/series", self.reader(self.event_series, timezone_required=True)),
             ("GET", site + r"/event-data/events", self.reader(self.event_data_events)),
             ("GET", site + r"/event-data/fields", self.reader(self.event_data_fields)),
             ("GET", site + r"/event-data/properties", self.reader(self.event_data_properties)),
@@ -367,19 +367,7 @@ class UmamiSimulator(SimulatorServer):
             return self.refuse(400, "Bad request", "bad-request")
         created = iso(self.now())
         rng = random.Random(stable_seed("umami-created", len(self.created_websites), created))
-        website = {
-            "id": make_uuid(rng),
-            "name": str(body.get("name") or ""),
-            "domain": str(body.get("domain") or ""),
-            "shareId": None,
-            "resetAt": None,
-            "userId": ADMIN_ID,
-            "teamId": None,
-            "createdBy": ADMIN_ID,
-            "createdAt": created,
-            "updatedAt": created,
-            "deletedAt": None,
-        }
+        website = website_record(make_uuid(rng), str(body.get("name") or ""), str(body.get("domain") or ""), created)
         with self._lock:
             self.created_websites.append(website)
         return Response(200, self.website_row(website, False))
@@ -429,16 +417,18 @@ class UmamiSimulator(SimulatorServer):
         assert begin is not None and end is not None
         return begin, end, ZoneInfo(zone_name or "UTC")
 
-    def reader(self, answer: Callable[[Request, str, float, float, ZoneInfo], Any]) -> Callable[[Request], Response]:
-        """A read under /websites/:id with a date range: auth, access, the range's checks, then the answer."""
+    def reader(
+        self, answer: Callable[[Request, str, float, float, ZoneInfo], Any], *, timezone_required: bool = False
+    ) -> Callable[[Request], Response]:
+        """A read under /websites/:id with a date range: auth, access, the range's checks, then the answer.
+        `timezone_required`: Umami 2 refuses the request without `timezone` (its series endpoints)."""
 
         def handle(request: Request) -> Response:
             website = self._website(request)
             if refused := self._guard(request, website):
                 return refused
             try:
-                zone_required = request.path.endswith(("/pageviews", "/events/series"))
-                begin, end, zone = self._window(request, timezone_required=zone_required)
+                begin, end, zone = self._window(request, timezone_required=timezone_required)
                 return Response(200, answer(request, website, begin, end, zone))
             except Invalid as invalid:
                 return bad_request(self.version, invalid)

@@ -199,37 +199,30 @@ def device_of(os_name: str | None, screen: str | None, version: str) -> str | No
     return "desktop" if width >= 1920 else "laptop" if width >= 1024 else "tablet" if width >= 480 else "mobile"
 
 
+# What a user agent contains → Umami's browser and OS names, first match wins.
+BROWSER_MARKERS = (
+    ("Edg/", "edge-chromium"),
+    ("Firefox/", "firefox"),
+    ("SamsungBrowser/", "samsung"),
+    ("Chrome/", "chrome"),
+    ("Version/", "safari"),
+)
+OS_MARKERS = (
+    ("Windows NT 10.0", "Windows 10"),
+    ("Android", "Android OS"),
+    ("Mac OS X", "Mac OS"),
+    ("CrOS", "Chrome OS"),
+    ("Linux", "Linux"),
+)
+
+
 def client_of(user_agent: str) -> tuple[str | None, str | None]:
     """Browser and OS names as Umami's detection writes them, for the user agents browsers send."""
     ua = user_agent or ""
-    browser: str | None
     if "iPhone" in ua or "iPad" in ua:
         return ("crios" if "CriOS/" in ua else "ios"), "iOS"
-    if "Edg/" in ua:
-        browser = "edge-chromium"
-    elif "Firefox/" in ua:
-        browser = "firefox"
-    elif "SamsungBrowser/" in ua:
-        browser = "samsung"
-    elif "Chrome/" in ua:
-        browser = "chrome"
-    elif "Safari/" in ua and "Version/" in ua:
-        browser = "safari"
-    else:
-        browser = None
-    if "Windows NT 10.0" in ua:
-        os_name: str | None = "Windows 10"
-    elif "Android" in ua:
-        os_name = "Android OS"
-    elif "Mac OS X" in ua:
-        os_name = "Mac OS"
-    elif "CrOS" in ua:
-        os_name = "Chrome OS"
-    elif "Linux" in ua or "X11" in ua:
-        os_name = "Linux"
-    else:
-        os_name = None
-    return browser, os_name
+    browser = next((name for marker, name in BROWSER_MARKERS if marker in ua), None)
+    return browser, next((name for marker, name in OS_MARKERS if marker in ua), None)
 
 
 def is_bot(user_agent: str | None) -> bool:
@@ -279,6 +272,25 @@ def channel_of(event: Event) -> str:
     return ""
 
 
+def website_record(
+    website_id: str, name: str, domain: str, created: str, share_id: str | None = None
+) -> dict[str, Any]:
+    """A website as Umami keeps it (Umami 3 adds replay settings when it answers)."""
+    return {
+        "id": website_id,
+        "name": name,
+        "domain": domain,
+        "shareId": share_id,
+        "resetAt": None,
+        "userId": ADMIN_ID,
+        "teamId": None,
+        "createdBy": ADMIN_ID,
+        "createdAt": created,
+        "updatedAt": created,
+        "deletedAt": None,
+    }
+
+
 @dataclass
 class UmamiData:
     """What the simulated account holds. Days run from `last_day - days + 1` to `last_day` (UTC)."""
@@ -300,21 +312,8 @@ class UmamiData:
         rows = []
         for index in range(1, self.websites + 1):
             rng = random.Random(stable_seed("umami-website", self.seed, index))
-            rows.append(
-                {
-                    "id": make_uuid(rng),
-                    "name": f"Site {index}",
-                    "domain": f"site{index}.example.com",
-                    "shareId": None if index % 2 else f"share{index}abcd",
-                    "resetAt": None,
-                    "userId": ADMIN_ID,
-                    "teamId": None,
-                    "createdBy": ADMIN_ID,
-                    "createdAt": created,
-                    "updatedAt": created,
-                    "deletedAt": None,
-                }
-            )
+            share = None if index % 2 else f"share{index}abcd"
+            rows.append(website_record(make_uuid(rng), f"Site {index}", f"site{index}.example.com", created, share))
         return rows
 
     def paths(self) -> list[str]:

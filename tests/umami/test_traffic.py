@@ -4,6 +4,7 @@ Umami 2 and Umami 3, compared with the simulator's truth and with each other."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,12 @@ def test_month_of_stats_metrics_sessions_events_equals_truth(
     # sessions: every session with an event in a window, once (one spanning midnight lands on its later day)
     listed = {row["id"]: day for day in days for row in simulator.session_rows(website, *bounds(day))}
     assert dict(load.query("select id, day from umami.sessions")) == listed
+    # what the versions mean differently is said in the column comments of the loaded schema
+    (schema,) = load.query("select schema from umami._dlt_version order by inserted_at desc limit 1")[0]
+    tables = json.loads(schema)["tables"]
+    assert "back-dated" in tables["sessions"]["columns"]["created_at"]["description"]
+    assert "laptop" in tables["sessions"]["columns"]["device"]["description"]
+    assert "zeros" in tables["metrics"]["columns"]["value"]["description"]
     assert load.query("select count(*) from umami.sessions where region is null or region = ''") == [(0,)]
     assert load.query("select count(*) - count(distinct id) from umami.events") == [(0,)]
 
