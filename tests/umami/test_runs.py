@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from pipelines.registry import VENDORS
 from simulators.harness import Faults
 from simulators.umami import DEMO_API_KEY, DEMO_PASSWORD, UmamiSimulator
 from sources.common.clock import FakeClock, today_in
-from sources.common.errors import AuthError, ConfigError
+from sources.common.errors import AuthError, ConfigError, TransientError
 from sources.common.http import RetryPolicy
 from sources.umami.client import UmamiClient
 from tests.support import files_containing, run_cli
@@ -226,5 +227,21 @@ def test_an_error_from_umami_is_one_line_naming_report_website_and_version(
             f"error: umami error: report funnel 'One step' for website {website} on Umami {version}: {said} (HTTP 400)"
         ]
         assert sim.count(r"/reports/funnel$", status=400) == 1  # said once: a 400 is not retried
+    finally:
+        sim.stop()
+
+
+def test_an_endpoint_that_keeps_failing_is_one_line_naming_it(tmp_path: Path) -> None:
+    sim = start(version="3", faults=Faults(error_rate=1.0, exempt_paths=(r"/auth/login$", r"/websites$")))
+    try:
+        (website,) = sim.website_ids
+        load = loader(sim, tmp_path, SOURCES__UMAMI__API_VERSION="3", CLICKHAUL_RETRY_MAX_ATTEMPTS="2")
+        with pytest.raises(TransientError) as failed:
+            load.run(*DAYS, resources="website_stats")
+        message = str(failed.value)
+        assert re.fullmatch(
+            rf"umami: stats for website {website} on Umami 3: gave up after retries: HTTP 50\d: simulated server error",
+            message,
+        ), message
     finally:
         sim.stop()
