@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import dlt
 import pendulum
@@ -28,7 +29,7 @@ from sources.common.ratelimit import parse_windows
 from sources.common.windows import DateWindow, WindowUnit, check_timezone
 
 from .client import UmamiClient, ms
-from .reports import declared_reports, flatten, report_type, request_body, saved_parameters
+from .reports import calls, check_declared, declared_reports, flatten, report_type, request_body, saved_parameters
 from .settings import (
     API_VERSIONS,
     CLOUD_BASE_URL,
@@ -36,8 +37,10 @@ from .settings import (
     DEFAULT_LOOKBACK_DAYS,
     EVENT_COLUMNS,
     EVENT_DATA_COLUMNS,
+    EVENT_DESCRIPTIONS,
     METRIC_TYPES,
     METRICS_COLUMNS,
+    METRICS_DESCRIPTIONS,
     METRICS_PAGE_LIMIT,
     PAGEVIEWS_COLUMNS,
     PIN_MARGIN_SECONDS,
@@ -49,6 +52,7 @@ from .settings import (
     ROWS_PAGE_SIZE,
     SERIES_WINDOW,
     SESSION_COLUMNS,
+    SESSION_DESCRIPTIONS,
     STATS_COLUMNS,
     WEBSITE_COLUMNS,
     ApiVersion,
@@ -61,16 +65,18 @@ log = logging.getLogger("clickhaul.umami")
 WEBSITES = TableSpec(WEBSITE_COLUMNS, ("id",))
 STATS = TableSpec(STATS_COLUMNS, ("website_id", "day"))
 PAGEVIEWS = TableSpec(PAGEVIEWS_COLUMNS, ("website_id", "day"))
-METRICS = TableSpec(METRICS_COLUMNS, ("website_id", "day", "type", "value"))
-SESSIONS = TableSpec(SESSION_COLUMNS, ("id",))
-EVENTS = TableSpec(EVENT_COLUMNS, ("id",))
+METRICS = TableSpec(METRICS_COLUMNS, ("website_id", "day", "type", "value"), METRICS_DESCRIPTIONS)
+SESSIONS = TableSpec(SESSION_COLUMNS, ("id",), SESSION_DESCRIPTIONS)
+EVENTS = TableSpec(EVENT_COLUMNS, ("id",), EVENT_DESCRIPTIONS)
 EVENT_DATA = TableSpec(EVENT_DATA_COLUMNS, ("event_id", "data_key"))
 REPORTS = TableSpec(REPORT_COLUMNS, ("id",))
 
 
 def report_table(report: ReportType) -> TableSpec:
     return TableSpec(
-        {**REPORT_ROW_KEY, **report.key, **REPORT_ROW_CONTEXT, **report.values}, (*REPORT_ROW_KEY, *report.key)
+        {**REPORT_ROW_KEY, **report.key, **REPORT_ROW_CONTEXT, **report.values},
+        (*REPORT_ROW_KEY, *report.key),
+        report.descriptions,
     )
 
 
@@ -95,13 +101,15 @@ def umami_source(
 ) -> Iterator[DltResource]:
     """Self-hosted (username/password → Bearer token) or Umami Cloud (api_key), Umami 2 or 3 (`api_version`).
 
-    Without `end_date` each day-based resource continues from its saved day cursor, re-reading `lookback_days`;
+    Without `end_date` each day-based resource continues from its watermark (per website), re-reading `lookback_days`;
     with `start_date`..`end_date` exactly that range is loaded and no state moves.
     """
     settings = check_settings(
         base_url, username, password, api_key, api_version, timezone, report_window, lookback_days, rate_limits
     )
     declared = declared_reports(reports)
+    if api_version in ("2", "3"):  # known without asking: refuse what this version cannot run before any request
+        check_declared(declared, cast(ApiVersion, api_version))
     days = DayCursor(*configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS), lookback_days)
 
     limits = config_list(rate_limits, "sources.umami.rate_limits")
@@ -129,11 +137,12 @@ def umami_source(
         page_size,
         metrics_page_limit,
     )
-    wanted = config_list(website_ids, "sources.umami.website_ids")
+    wanted = check_website_ids(config_list(website_ids, "sources.umami.website_ids"))
 
     def resolve_websites() -> list[dict[str, Any]]:
         websites = select_websites(client, wanted)
-        client.detect_version(websites[0]["id"] if websites else None)
+        # A report the server's version cannot run is refused here, before any report request.
+        check_declared(declared, client.detect_version(websites[0]["id"] if websites else None))
         return websites
 
     # Requests happen on first use during extraction, never while the source is defined (a DAG parse, a
@@ -214,6 +223,19 @@ def check_settings(
     return {"base_url": url}
 
 
+def check_website_ids(wanted: Sequence[str] | None) -> Sequence[str] | None:
+    """Umami's website ids are UUIDs; anything else would make the server fail (HTTP 500), not answer 'unknown'."""
+    for website_id in wanted or ():
+        try:
+            uuid.UUID(str(website_id))
+        except ValueError:
+            raise ConfigError(
+                f"sources.umami.website_ids: {website_id!r} is not an Umami website id (a UUID such as "
+                "889c2ab0-beb2-445e-b748-02cc82f93608, shown in the website's settings)"
+            ) from None
+    return wanted
+
+
 def select_websites(client: UmamiClient, wanted: Sequence[str] | None) -> list[dict[str, Any]]:
     available = client.websites()
     if not wanted:
@@ -230,8 +252,8 @@ def select_websites(client: UmamiClient, wanted: Sequence[str] | None) -> list[d
     if unknown:
         raise ConfigError(
             f"unknown umami website id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in "
-            f"sources.umami.website_ids (Umami answers 401 for it): these credentials can read "
-            f"{', '.join(sorted(known)) or 'no websites'}"
+            f"sources.umami.website_ids (Umami has no such website or these credentials cannot view it): they can "
+            f"read {', '.join(sorted(known)) or 'no websites'}"
         )
     return chosen
 
@@ -444,7 +466,11 @@ class Reader:
         api_name = report.api_name(self.version)
         if api_name is None:
             return []
-        answer = self.client.run_report(api_name, request_body(self.version, api_name, website_id, window, parameters))
+        rows = []
+        for call in calls(report, self.version, name, parameters):
+            body = request_body(self.version, api_name, website_id, window, call.parameters)
+            answer = self.client.run_report(api_name, body, f"report {report.name} {name!r}")
+            rows += flatten(report, answer, call, self.timezone)
         context = {
             "report_id": report_id,
             "website_id": website_id,
@@ -456,7 +482,7 @@ class Reader:
             # and the cursor must not drop its rows; the next run re-reads the whole current window anyway.
             "day": window.end,
         }
-        return [{**row, **context} for row in flatten(report, answer, parameters)]
+        return [{**row, **context} for row in rows]
 
 
 def declared_id(entry: dict[str, Any], website_id: str) -> str:
@@ -491,12 +517,16 @@ def day_resource(
             monitor.advance(name, rows=rows)
         plan.complete()
 
+    columns = table.hints()
+    if name == "sessions":
+        # A session with events on two days is listed in both windows: of one load's rows, keep the later day's.
+        columns["day"]["dedup_sort"] = "desc"
     return dlt.resource(
         load,
         name=name,
         write_disposition="merge",
         primary_key=table.primary_key,
-        columns=table.hints(),
+        columns=columns,
         parallelized=True,
     )
 

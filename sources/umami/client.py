@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 import pendulum
 
 from sources.common.clock import SYSTEM_CLOCK, Clock, wall_time
-from sources.common.errors import AuthError, ConfigError, VendorError
+from sources.common.errors import AuthError, ClickhaulError, RateLimitedError, TransientError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, TokenAuth, TokenExpired
 from sources.common.ratelimit import RateLimiter, parse_windows
 from sources.common.redact import register_secrets
@@ -30,16 +30,43 @@ STAT_NAMES = ("pageviews", "visitors", "visits", "bounces", "totaltime")
 
 
 def error_message(response: httpx.Response) -> str:
-    """Umami errors: `{"error": {"message", "code", "status"}}` (older servers: `{"error": "..."}` or text)."""
+    """What Umami said, on one line: Umami 3's `{"error": {message, code, errors, properties}}` with every field
+    message, Umami 2's `{"error": "..."}` or `{"error": ["field: message", ...]}`, or a page of text."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
-    problem = body.get("error") if isinstance(body, dict) else None
+        if "html" in response.headers.get("content-type", ""):
+            return f"no such endpoint on this server (HTTP {response.status_code} page)"
+        return one_line(response.text)[:300] or response.reason_phrase
+    problem = body.get("error") if isinstance(body, dict) else body
     if isinstance(problem, dict):
-        code = f" ({problem['code']})" if problem.get("code") else ""
-        return f"{problem.get('message') or 'error'}{code}"
-    return str(problem or body)[:300]
+        details = [*map(str, problem.get("errors") or []), *field_messages(problem.get("properties") or {})]
+        message = str(problem.get("message") or problem.get("name") or "error")
+        code = problem.get("code")
+        text = f"{message}: {'; '.join(details)}" if details else message
+        return one_line(text + (f" ({code})" if code and code != message else ""))[:500]
+    if isinstance(problem, list):
+        return one_line("; ".join(map(str, problem)) or "Bad request")[:500]
+    return one_line(str(problem))[:500]
+
+
+def field_messages(properties: Mapping[str, Any], path: str = "") -> list[str]:
+    """Umami 3 nests field errors by path: {"parameters": {"properties": {"steps": {"errors": [...]}}}}."""
+    found = []
+    for name, node in properties.items():
+        where = f"{path}.{name}" if path else str(name)
+        if not isinstance(node, Mapping):
+            continue
+        found += [f"{where}: {message}" for message in node.get("errors") or []]
+        found += field_messages(node.get("properties") or {}, where)
+        for index, item in enumerate(node.get("items") or []):
+            if isinstance(item, Mapping):
+                found += field_messages({str(index): item}, where)
+    return found
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 class ApiKeyAuth:
@@ -142,15 +169,26 @@ class UmamiClient:
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.http.get(f"{self.prefix}{path}", params=params)
 
-    def website_get(self, website_id: str, what: str, params: Mapping[str, Any]) -> Any:
-        """A read under /websites/:id. Umami answers 401 for an unknown website id, even after a new login."""
+    def about(self, what: str, website_id: Any) -> str:
+        """Which request, for which website, on which version: the start of every error it raises."""
+        version = f"Umami {self._version}" if self._version else "Umami (version not yet detected)"
+        return f"{what} for website {website_id} on {version}"
+
+    def asking(self, what: str, website_id: Any, send: Callable[[], Any]) -> Any:
+        """`send()`, its errors told in one line with what was asked (dlt's wrappers are unwrapped by the runner)."""
         try:
-            return self.get(f"/websites/{website_id}/{what}", params)
+            return send()
         except TokenExpired:
             raise AuthError(
-                f"umami refused website {website_id} ({what}): the website does not exist or these credentials "
+                f"umami refused {self.about(what, website_id)}: the website does not exist or these credentials "
                 "cannot view it (Umami answers 401 for both)"
             ) from None
+        except (VendorError, TransientError, RateLimitedError) as error:
+            raise in_context(error, self.about(what, website_id)) from None
+
+    def website_get(self, website_id: str, what: str, params: Mapping[str, Any], label: str | None = None) -> Any:
+        """A read under /websites/:id; `label` names it in errors (default: the path)."""
+        return self.asking(label or what, website_id, lambda: self.get(f"/websites/{website_id}/{what}", params))
 
     def websites(self) -> list[dict[str, Any]]:
         return list(self._paged("/websites", {}, WEBSITES_PAGE_SIZE))
@@ -196,7 +234,10 @@ class UmamiClient:
         offset = 0
         while True:
             page = self.website_get(
-                website_id, "metrics", {**params, "limit": self.metrics_page_limit, "offset": offset}
+                website_id,
+                "metrics",
+                {**params, "limit": self.metrics_page_limit, "offset": offset},
+                f"metrics (type {params.get('type')})",
             )
             page = page or []
             if page:
@@ -226,18 +267,20 @@ class UmamiClient:
     def reports(self, website_id: str) -> list[dict[str, Any]]:
         return list(self._paged("/reports", {"websiteId": website_id}, REPORTS_PAGE_SIZE))
 
-    def run_report(self, api_type: str, body: Mapping[str, Any]) -> Any:
-        website_id = body.get("websiteId")
-        try:
-            return self.http.post(f"{self.prefix}/reports/{api_type}", json_body=dict(body))
-        except TokenExpired:
-            raise AuthError(
-                f"umami refused the {api_type} report for website {website_id}: unknown website or no access"
-            ) from None
-        except VendorError as error:
-            if error.status == 404:
-                raise ConfigError(
-                    f"this Umami server has no {api_type!r} report (api_version {self.version}): "
-                    "remove it from sources.umami.reports or set api_version"
-                ) from None
-            raise
+    def run_report(self, api_type: str, body: Mapping[str, Any], label: str) -> Any:
+        """One report request; `label` names the report in errors ("report funnel 'Signup funnel'")."""
+        return self.asking(
+            label,
+            body.get("websiteId"),
+            lambda: self.http.post(f"{self.prefix}/reports/{api_type}", json_body=dict(body)),
+        )
+
+
+def in_context(error: ClickhaulError, about: str) -> ClickhaulError:
+    """The same error, its message starting with what was asked."""
+    if isinstance(error, VendorError):
+        return VendorError(VENDOR, f"{about}: {error.vendor_message}", code=error.code, status=error.status)
+    text = f"{VENDOR}: {about}: {str(error).removeprefix(VENDOR + ': ')}"
+    if isinstance(error, RateLimitedError):
+        return RateLimitedError(text, error.retry_after)
+    return TransientError(text)

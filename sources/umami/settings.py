@@ -56,7 +56,7 @@ METRIC_TYPES: tuple[MetricType, ...] = (
     *_same("title", "query", "event", "tag"),
     MetricType("hostname", "host", "hostname"),
     *_same("browser", "os", "device", "screen", "language", "country", "region", "city"),
-    MetricType("channel", None, "channel"),
+    *_same("channel"),  # Umami 2 lists every channel, zeros included, and `direct`; Umami 3 neither
     # Umami 2 has no UTM metric types: its `utm` report (table report_utm) carries the same numbers.
     MetricType("utm_source", None, "utmSource"),
     MetricType("utm_medium", None, "utmMedium"),
@@ -148,6 +148,32 @@ EVENT_DATA_COLUMNS: dict[str, ColumnType] = {
     "date_value": "timestamp",
     "created_at": "timestamp",
 }
+# Column comments (dlt `description` hints) where Umami 2 and Umami 3 mean different things by the same column.
+DEVICE = (
+    "desktop or laptop: Umami 2 tells them apart by screen width (1920 px and wider: desktop), Umami 3.1 calls "
+    "every desktop 'laptop'; mobile, tablet"
+)
+SESSION_DESCRIPTIONS = {
+    "created_at": (
+        "Umami's createdAt of the session list: the session's latest event in the window, on Umami 2 and 3 alike. "
+        "Umami 2 stores the session itself at the moment its first hit arrived, even for back-dated hits (so its "
+        "retention report has no cohort for them); Umami 3 back-dates the session too"
+    ),
+    "first_at": "the session's first event in the window",
+    "last_at": "the session's latest event in the window",
+    "day": "the window the session was read in: a session with events on two days lands on the later one",
+    "device": DEVICE,
+    "views": "pageviews in the window",
+}
+EVENT_DESCRIPTIONS = {"device": DEVICE + " (Umami 3 only)"}
+METRICS_DESCRIPTIONS = {
+    "value": (
+        "the metric's value. type query: Umami 2 adds a '' row for pages seen without a query string, Umami 3 does "
+        "not. type channel: Umami 2 lists all 14 channels, zeros included, and counts `direct`; Umami 3 leaves out "
+        "zeros and `direct`. type device: " + DEVICE
+    ),
+    "total": "distinct sessions (type event: custom events); 0 only in Umami 2's channel list",
+}
 REPORT_COLUMNS: dict[str, ColumnType] = {
     "id": "text",
     "website_id": "text",
@@ -179,6 +205,7 @@ class ReportType:
     v3: str | None
     key: dict[str, ColumnType]
     values: dict[str, ColumnType] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)  # column comments
 
     @property
     def table(self) -> str:
@@ -188,6 +215,7 @@ class ReportType:
         return self.v2 if version == "2" else self.v3
 
 
+PERCENTILES: dict[str, ColumnType] = {"metric": "text", "p50": "double", "p75": "double", "p95": "double"}
 VITALS: dict[str, ColumnType] = {
     "lcp": "double",
     "inp": "double",
@@ -195,16 +223,41 @@ VITALS: dict[str, ColumnType] = {
     "fcp": "double",
     "ttfb": "double",
     "count": "bigint",
+    **PERCENTILES,
 }
 STEPS: dict[str, ColumnType] = {f"step_{i}": "text" for i in range(1, 8)}
 REPORT_TYPES: tuple[ReportType, ...] = (
-    ReportType("utm", "utm", "utm", {"parameter": "text", "value": "text"}, {"views": "bigint"}),
+    ReportType(
+        "utm",
+        "utm",
+        "utm",
+        {"parameter": "text", "value": "text"},
+        {"views": "bigint"},
+        {"views": "pageviews; Umami 2 answers raw query strings, summed here per value as its dashboard does"},
+    ),
     ReportType(
         "revenue",
         "revenue",
         "revenue",
         {"section": "text", "label": "text", "currency": "text"},
-        {"t": "timestamp", "sum": "double", "count": "bigint", "unique_count": "bigint"},
+        {
+            "t": "timestamp",
+            "event_name": "text",
+            "sum": "double",
+            "count": "bigint",
+            "unique_count": "bigint",
+            "total_sessions": "bigint",
+            "average": "double",
+            "arpu": "double",
+        },
+        {
+            "section": (
+                "chart, country, total, table (Umami 2); chart, country, region, referrer, channel, total and "
+                "comparison (the previous period's total; Umami 3)"
+            ),
+            "label": "chart: bucket and event name; table: currency; else the country, region, referrer or channel",
+            "total_sessions": "Umami 3 only: sessions in the window, the base of arpu",
+        },
     ),
     ReportType(
         "journey",
@@ -219,6 +272,7 @@ REPORT_TYPES: tuple[ReportType, ...] = (
         "retention",
         {"date": "date", "day_number": "bigint"},
         {"visitors": "bigint", "return_visitors": "bigint", "percentage": "double"},
+        {"date": "cohort day; Umami 2 files back-dated visitors under the day their first hit arrived"},
     ),
     ReportType(
         "breakdown",
@@ -226,6 +280,7 @@ REPORT_TYPES: tuple[ReportType, ...] = (
         "breakdown",
         {"dimensions": "json"},
         {"views": "bigint", "visitors": "bigint", "visits": "bigint", "bounces": "bigint", "totaltime": "bigint"},
+        {"dimensions": "the field values of the row, named as Umami 3 names them (path, hostname)"},
     ),
     ReportType(
         "goal",
@@ -233,6 +288,15 @@ REPORT_TYPES: tuple[ReportType, ...] = (
         "goal",
         {"goal_type": "text", "goal_value": "text"},
         {"goal": "bigint", "result": "bigint", "total": "bigint"},
+        {
+            "goal_type": "path (Umami 2 says url), event, or event-data",
+            "goal": "the target declared with the goal (Umami 3 keeps none)",
+            "result": (
+                "Umami 2: matching events (a path goal counts pageviews and custom events on the path); "
+                "Umami 3: sessions that reached the goal"
+            ),
+            "total": "Umami 3 only: sessions in the window",
+        },
     ),
     ReportType(
         "funnel",
@@ -248,9 +312,33 @@ REPORT_TYPES: tuple[ReportType, ...] = (
             "dropoff": "double",
             "remaining": "double",
         },
+        {"step_type": "path (Umami 2 says url) or event"},
     ),
-    ReportType("attribution", "attribution", "attribution", {"channel": "text", "label": "text"}, {"value": "bigint"}),
-    ReportType("performance", None, "performance", {"section": "text", "label": "text"}, VITALS),
+    ReportType(
+        "attribution",
+        "attribution",
+        "attribution",
+        {"channel": "text", "label": "text"},
+        {"value": "bigint", "revenue": "double"},
+        {
+            "label": "the referrer, ad network or UTM value; '' (Umami 2 only): conversions without one",
+            "value": "converting sessions (empty where Umami 2 answered revenue)",
+            "revenue": "Umami 2 with a currency: the revenue of the conversions; Umami 3 answers sessions instead",
+        },
+    ),
+    ReportType(
+        "performance",
+        None,
+        "performance",
+        {"section": "text", "label": "text"},
+        VITALS,
+        {
+            "section": "chart, summary, pages, pageTitles, devices, browsers",
+            "label": "chart: the bucket; summary: the vital; otherwise the page, title, device or browser",
+            "metric": "the vital p50, p75 and p95 describe (chart and breakdowns: the report's metric, lcp by default)",
+            "lcp": "on a summary row of that vital: its 75th percentile (likewise inp, cls, fcp, ttfb)",
+        },
+    ),
 )
 REPORT_TYPE_BY_API_NAME = {
     api: report for report in REPORT_TYPES for api in (report.v2, report.v3, report.name) if api is not None

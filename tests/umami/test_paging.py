@@ -29,7 +29,7 @@ def paged_ids(sim: UmamiSimulator, what: str, pin: int | None) -> list[str]:
         rows_page_size=15,
         retry=RetryPolicy(base_delay=0.01),
     )
-    reader = Reader(client, sim.website_ids, "UTC", [])
+    reader = Reader(client, lambda: [{"id": w} for w in sim.website_ids], "UTC", [])
     read = reader.sessions if what == "sessions" else reader.events
     ids = [row["id"] for page in read(sim.website_ids[0], DateWindow(DAY, DAY), pin) for row in page]
     client.close()

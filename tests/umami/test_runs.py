@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from pipelines.registry import VENDORS
 from simulators.harness import Faults
 from simulators.umami import DEMO_API_KEY, DEMO_PASSWORD, UmamiSimulator
 from sources.common.clock import FakeClock, today_in
-from sources.common.errors import AuthError, ConfigError
+from sources.common.errors import AuthError, ConfigError, TransientError
 from sources.common.http import RetryPolicy
 from sources.umami.client import UmamiClient
 from tests.support import files_containing, run_cli
@@ -42,15 +43,23 @@ def test_401_mid_run_logs_in_again_once(simulator: UmamiSimulator, tmp_path: Pat
 
 
 def test_unknown_website_id_is_a_clear_error_before_any_data_request(tmp_path: Path) -> None:
-    sim = start()
+    viewer = "viewer-password-5d2e"
+    sim = start(users={"admin": DEMO_PASSWORD, "viewer": viewer}, roles={"viewer": "user"})
+    unknown = "0d431edf-c33f-40a1-adf6-32da1b020a69"
     try:
-        with pytest.raises(ConfigError, match=r"unknown umami website id 0000-nope.*website_ids.*401"):
-            loader(sim, tmp_path, SOURCES__UMAMI__WEBSITE_IDS="0000-nope").run(*DAYS)
+        # an admin asks: Umami answers `null` for a website it does not have
+        with pytest.raises(ConfigError, match=rf"unknown umami website id {unknown} in sources\.umami\.website_ids"):
+            loader(sim, tmp_path, SOURCES__UMAMI__WEBSITE_IDS=unknown).run(*DAYS)
         assert sim.count(r"/stats|/metrics|/events|/sessions|/reports") == 0
-        # and a direct read of an unknown website is an AuthError naming it, not a 404 or a retry loop
-        client = UmamiClient(sim.url, username="admin", password=DEMO_PASSWORD, api_version="3")
-        with pytest.raises(AuthError, match="website 0000-nope"):
-            client.stats("0000-nope", {"startAt": 0, "endAt": 1})
+        # not a UUID: refused before any request (Umami itself would fail with HTTP 500)
+        sim.clear_log()
+        with pytest.raises(ConfigError, match=r"'0000-nope' is not an Umami website id"):
+            loader(sim, tmp_path / "other", SOURCES__UMAMI__WEBSITE_IDS="0000-nope").run(*DAYS)
+        assert sim.requests == []
+        # a user who may not view it reads it directly: an AuthError naming endpoint, website and version
+        client = UmamiClient(sim.url, username="viewer", password=viewer, api_version="3")
+        with pytest.raises(AuthError, match=rf"refused stats for website {unknown} on Umami 3"):
+            client.stats(unknown, {"startAt": 0, "endAt": 1})
         client.close()
     finally:
         sim.stop()
@@ -89,6 +98,7 @@ def test_cloud_limiter_keeps_the_real_50_per_15_seconds() -> None:
         sim.stop()
 
 
+@pytest.mark.calendar  # the simulator's traffic ends today
 def test_reruns_add_no_duplicates_and_incremental_runs_continue(
     simulator: UmamiSimulator, version: str, tmp_path: Path
 ) -> None:
@@ -180,3 +190,57 @@ def test_cli_check_detects_the_version_and_umami_joins_the_demo(version: str) ->
         sim.stop()
     spec = VENDORS["umami"]
     assert spec.demo_order == 40 and "report_funnel" in spec.resources
+
+
+@pytest.mark.parametrize(
+    ("version", "said"),
+    [
+        ("2", "steps: Array must contain at least 2 element(s)"),
+        ("3", "Bad request: parameters.steps: Too small: expected array to have >=2 items (bad-request)"),
+    ],
+)
+def test_an_error_from_umami_is_one_line_naming_report_website_and_version(
+    version: str, said: str, tmp_path: Path
+) -> None:
+    sim = start(version=version)
+    try:
+        (website,) = sim.website_ids
+        declared = [
+            {
+                "type": "funnel",
+                "name": "One step",
+                "parameters": {"window": 60, "steps": [{"type": "event", "value": "signup"}]},
+            }
+        ]
+        env = {
+            **loader(sim, tmp_path).env,
+            "SOURCES__UMAMI__REPORTS": json.dumps(declared),
+            "DLT_DATA_DIR": str(tmp_path / "dlt"),
+        }
+        result = run_cli(
+            "run", "umami", "--start", DAYS[0].isoformat(), "--end", DAYS[0].isoformat(),
+            "--resources", "report_funnel", "--progress", "off", env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == [
+            f"error: umami error: report funnel 'One step' for website {website} on Umami {version}: {said} (HTTP 400)"
+        ]
+        assert sim.count(r"/reports/funnel$", status=400) == 1  # said once: a 400 is not retried
+    finally:
+        sim.stop()
+
+
+def test_an_endpoint_that_keeps_failing_is_one_line_naming_it(tmp_path: Path) -> None:
+    sim = start(version="3", faults=Faults(error_rate=1.0, exempt_paths=(r"/auth/login$", r"/websites$")))
+    try:
+        (website,) = sim.website_ids
+        load = loader(sim, tmp_path, SOURCES__UMAMI__API_VERSION="3", CLICKHAUL_RETRY_MAX_ATTEMPTS="2")
+        with pytest.raises(TransientError) as failed:
+            load.run(*DAYS, resources="website_stats")
+        message = str(failed.value)
+        assert re.fullmatch(
+            rf"umami: stats for website {website} on Umami 3: gave up after retries: HTTP 50\d: simulated server error",
+            message,
+        ), message
+    finally:
+        sim.stop()
