@@ -59,21 +59,31 @@ SOURCES: dict[str, Callable[[], tuple[SimulatorServer, dict[str, str], str | Non
 }
 
 
+LOOKBACK_DAYS = 3
+
+
 def no_change_run(vendor: str, workdir: Path) -> dict[str, Any]:
+    """The second run of the day asks only the lookback window: the same requests as a fixed range over it."""
     server, env, resources = SOURCES[vendor]()
     try:
         start = (TODAY - dt.timedelta(days=HISTORY_DAYS - 1)).isoformat()
         section = f"SOURCES__{vendor.upper()}__"
         env = {key: value for key, value in env.items() if not key.endswith(("START_DATE", "END_DATE"))}
         env[section + "START_DATE"] = start
+        env[section + "LOOKBACK_DAYS"] = str(LOOKBACK_DAYS)
         loader = Loader(vendor, workdir, env, pipeline_name=f"bench_incremental_{vendor}")
         first = loader.run(resources=resources)
         server.clear_log()
         again = loader.run(resources=resources)
+        served = server.count()
+        window = Loader(vendor, workdir / "window", env, pipeline_name=f"bench_window_{vendor}")
+        reference = window.run(TODAY - dt.timedelta(days=LOOKBACK_DAYS), TODAY, resources=resources)
         return {
             "first_run_requests": first.requests,
             "no_change_requests": again.requests,
-            "server_requests": server.count(),
+            "lookback_window_requests": reference.requests,
+            "lookback_days": LOOKBACK_DAYS,
+            "server_requests": served,
             "ratio": round(again.requests / first.requests, 3) if first.requests else None,
         }
     finally:
