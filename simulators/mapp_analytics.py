@@ -22,11 +22,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from simulators.harness import Faults, Request, Response, SimulatorServer, TokenStore, json_response, stable_seed
+from simulators.harness import Faults, Request, Response, SimulatorServer, TokenStore, json_response
+from simulators.traffic import TrafficDays, day_rng
 from simulators.webtrekk import WebtrekkSimulator
 from simulators.webtrekk import demo_plan as jsonrpc_demo_plan
 from sources.common.clock import today_utc, wall_time
@@ -112,19 +113,14 @@ def unmapped(names: Sequence[str]) -> Problem:
 
 
 @dataclass
-class AnalyticsData:
+class AnalyticsData(TrafficDays):
     """The simulated account's traffic: per day, facts of (browser, os, device, page) with four metrics."""
 
     seed: int = 7
-    last_day: dt.date = field(default_factory=today_utc)
     days: int = 90
     pages: int = 12
     client_id: str = DEMO_CLIENT_ID
     client_secret: str = DEMO_CLIENT_SECRET
-
-    @property
-    def first_day(self) -> dt.date:
-        return self.last_day - dt.timedelta(days=self.days - 1)
 
     @property
     def page_names(self) -> list[str]:
@@ -141,7 +137,7 @@ def _facts(
 ) -> tuple[dict[str, Any], ...]:
     if not first <= day <= last:
         return ()
-    rng = random.Random(stable_seed("mapp-analytics", seed, day.isoformat()))
+    rng = day_rng("mapp-analytics", seed, day)
     facts = []
     for browser in BROWSERS:
         for os_vendor in OS_VENDORS:

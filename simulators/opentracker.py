@@ -16,17 +16,17 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import fnmatch
-import random
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, json_response, stable_seed
-from sources.common.clock import today_utc, wall_time
+from simulators.traffic import TrafficDays, day_rng, visit_start
+from sources.common.clock import wall_time
 from sources.common.spec import DemoPlan
 
 DEMO_LOGIN = "demo@opentracker.example"
@@ -199,7 +199,6 @@ REFERRERS = [
     ("https://www.partner.example/links", "partner", "partner.example", False),
 ]
 SEARCH_TERMS = ["web analytics", "track user on website", "open tracker", "pageviews", "clickpath"]
-HOUR_WEIGHTS = [2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 9, 10, 10, 9, 8, 8, 8, 7, 6, 5, 4, 3]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,23 +220,18 @@ class Session:
 
 
 @dataclass
-class OpentrackerData:
+class OpentrackerData(TrafficDays):
     """The simulated accounts' traffic. Days run from `last_day - days + 1` to `last_day` (UTC)."""
 
     seed: int = 11
     sites: tuple[str, ...] = DEMO_SITES
     days: int = 30
-    last_day: dt.date = field(default_factory=today_utc)
     sessions_per_day: tuple[int, int] = (2000, 4000)  # per site
     users_per_site: int = 20000
     now: float | None = None  # epoch seconds the account is looked at; None: the real clock
     max_hours_per_page: int = 6
     cut_share: float = 0.35  # share of page ends cut inside an hour (the next page repeats part of it)
     token_past_window: bool = True  # the last page's nextToken points before the window (clients must stop)
-
-    @property
-    def first_day(self) -> dt.date:
-        return self.last_day - dt.timedelta(days=self.days - 1)
 
     def now_ms(self) -> int:
         return int((self.now if self.now is not None else wall_time()) * 1000)
@@ -251,19 +245,17 @@ class Traffic:
         self._day = lru_cache(maxsize=1024)(self._generate)
 
     def utc_day(self, site: str, day: dt.date) -> tuple[Session, ...]:
-        if site not in self.data.sites or not (self.data.first_day <= day <= self.data.last_day):
+        if site not in self.data.sites or not self.data.covers(day):
             return ()
         return self._day(site, day)
 
     def _generate(self, site: str, day: dt.date) -> tuple[Session, ...]:
         data = self.data
-        rng = random.Random(stable_seed(data.seed, site, day.isoformat()))
-        midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+        rng = day_rng(data.seed, site, day)
         low, high = data.sessions_per_day
         sessions: dict[tuple[int, int], Session] = {}
         for _ in range(rng.randint(low, high)):
-            hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
-            start = midnight + hour * HOUR_MS + rng.randrange(HOUR_MS)
+            start = int(visit_start(rng, day, per_second=1000))
             uid = rng.randrange(1, data.users_per_site)
             views = min(12, max(1, int(rng.expovariate(0.45)) + 1))
             gap_cap = 5_400_000 if rng.random() < 0.05 else 600_000  # a few visits last hours

@@ -13,7 +13,7 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,7 +28,8 @@ from simulators.harness import (
     json_response,
     stable_seed,
 )
-from sources.common.clock import today_utc, wall_time
+from simulators.traffic import TrafficDays, day_rng, visit_start
+from sources.common.clock import wall_time
 from sources.common.spec import DemoPlan
 
 DEMO_CLIENT_ID = "clickhaul-demo-client-0000000000000"
@@ -87,7 +88,6 @@ EVENTS = {
     "Button Clicked": {"button": ["hero", "pricing", "footer"], "variant": ["a", "b"]},
     "Newsletter": {},
 }
-HOUR_WEIGHTS = [2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 9, 10, 10, 9, 8, 8, 8, 7, 6, 5, 4, 3]
 
 
 @dataclass(frozen=True)
@@ -116,21 +116,15 @@ class Session:
 
 
 @dataclass
-class PirschData:
+class PirschData(TrafficDays):
     """What the simulated account holds. Days run from `last_day - days + 1` to `last_day` (UTC)."""
 
     seed: int = 42
     domains: int = 2
-    days: int = 60
-    last_day: dt.date = field(default_factory=today_utc)
     paths: int = 150
     sessions_per_day: tuple[int, int] = (120, 260)
     visitor_pool: int = 2000
     goals_per_domain: int = 3
-
-    @property
-    def first_day(self) -> dt.date:
-        return self.last_day - dt.timedelta(days=self.days - 1)
 
     def domain_list(self) -> list[dict[str, Any]]:
         created = "2021-05-22T10:11:12.123456Z"
@@ -203,19 +197,15 @@ class Traffic:
         self._cache = lru_cache(maxsize=4096)(self._generate)
 
     def sessions_utc_day(self, domain_id: str, day: dt.date) -> tuple[Session, ...]:
-        if not (self.data.first_day <= day <= self.data.last_day):
-            return ()
-        return self._cache(domain_id, day)
+        return self._cache(domain_id, day) if self.data.covers(day) else ()
 
     def _generate(self, domain_id: str, day: dt.date) -> tuple[Session, ...]:
-        rng = random.Random(stable_seed(self.data.seed, domain_id, day.isoformat()))
+        rng = day_rng(self.data.seed, domain_id, day)
         low, high = self.data.sessions_per_day
         count = rng.randint(low, high)
-        midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
         sessions = []
         for _ in range(count):
-            hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
-            start = midnight + hour * 3600 + rng.randrange(3600)
+            start = visit_start(rng, day)
             views = min(8, max(1, int(rng.expovariate(0.55)) + 1))
             pages = tuple(self._path(rng) for _ in range(views))
             country = rng.choice(list(COUNTRIES))

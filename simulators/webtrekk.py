@@ -16,12 +16,13 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, TokenStore, json_response, stable_seed
-from sources.common.clock import today_utc, utc_now
+from simulators.traffic import TrafficDays, day_rng
+from sources.common.clock import utc_now
 from sources.common.spec import DemoPlan
 
 ENDPOINT = "/cgi-bin/wt/JSONRPC.cgi"
@@ -126,7 +127,7 @@ def dotted(day: dt.date) -> str:
 
 
 @dataclass
-class WebtrekkData:
+class WebtrekkData(TrafficDays):
     """The simulated account. Traffic days run from `last_day - days + 1` to `last_day` (UTC)."""
 
     seed: int = 42
@@ -138,15 +139,9 @@ class WebtrekkData:
     products: int = 3_000
     customers: int = 2_000
     campaigns: int = 600
-    days: int = 60
-    last_day: dt.date = field(default_factory=today_utc)
     traffic_pages: int = 300  # pages with traffic (analyses aggregate these)
     pages_per_day: tuple[int, int] = (120, 180)
     export_row_limit: int = 10_000  # rows per exportData/importData call, the API's default
-
-    @property
-    def first_day(self) -> dt.date:
-        return self.last_day - dt.timedelta(days=self.days - 1)
 
     def accounts(self) -> list[dict[str, str]]:
         return [
@@ -347,12 +342,10 @@ class Traffic:
         self._cache = lru_cache(maxsize=1024)(self._generate)
 
     def facts(self, day: dt.date) -> tuple[Fact, ...]:
-        if not (self.data.first_day <= day <= self.data.last_day):
-            return ()
-        return self._cache(day)
+        return self._cache(day) if self.data.covers(day) else ()
 
     def _generate(self, day: dt.date) -> tuple[Fact, ...]:
-        rng = random.Random(stable_seed(self.data.seed, "traffic", day.isoformat()))
+        rng = day_rng(self.data.seed, "traffic", day)
         low, high = self.data.pages_per_day
         pages = rng.sample(self.pages, min(len(self.pages), rng.randint(low, high)))
         facts = []

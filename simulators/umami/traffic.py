@@ -13,13 +13,13 @@ import random
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from simulators.harness import stable_seed
-from sources.common.clock import today_utc
+from simulators.traffic import TrafficDays, day_rng, utc_midnight, visit_start
 
 PATHS = ["/", "/pricing", "/features", "/docs", "/docs/install", "/docs/api", "/about", "/contact", "/signup"]
 TITLES = {"/": "Home", "/signup": "Sign up"}
@@ -60,7 +60,6 @@ UTM_VALUES = {
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 EVENTS = ["signup", "download", "outbound-link-click", "checkout"]
 TAGS = ["", "", "variant-a", "variant-b"]
-HOUR_WEIGHTS = [2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 9, 10, 10, 9, 8, 8, 8, 7, 6, 5, 4, 3]
 CURRENCIES = ["USD", "EUR"]
 ADMIN_ID = "41e2b680-648e-4b09-bcd7-3e2b10c06264"
 
@@ -177,10 +176,6 @@ def random_vitals(rng: random.Random) -> tuple[float, ...]:
     )
 
 
-def midnight(day: dt.date) -> float:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
-
-
 def device_of(os_name: str | None, screen: str | None, version: str) -> str | None:
     """Umami 2 splits desktops by screen width (1920 px and wider: desktop, else laptop); Umami 3.1 calls every
     desktop a laptop. Phones narrower than 480 px are mobiles, wider ones tablets."""
@@ -292,21 +287,15 @@ def website_record(
 
 
 @dataclass
-class UmamiData:
+class UmamiData(TrafficDays):
     """What the simulated account holds. Days run from `last_day - days + 1` to `last_day` (UTC)."""
 
     seed: int = 5
     websites: int = 2
-    days: int = 60
-    last_day: dt.date = field(default_factory=today_utc)
     sessions_per_day: tuple[int, int] = (60, 120)
     visitor_pool: int = 900
     extra_paths: int = 40  # /blog/post-NNN pages: more `path` rows than one metrics page in tests
     idle_websites: int = 0  # websites listed after the others that never have generated traffic
-
-    @property
-    def first_day(self) -> dt.date:
-        return self.last_day - dt.timedelta(days=self.days - 1)
 
     def website_list(self) -> list[dict[str, Any]]:
         created = "2024-03-01T09:30:00.000Z"
@@ -356,19 +345,18 @@ class Traffic:
 
     # -- generated ------------------------------------------------------------------------------------
     def day(self, website_id: str, day: dt.date) -> tuple[Session, ...]:
-        if not (self.data.first_day <= day <= self.data.last_day) or website_id not in self.hostnames:
+        if not self.data.covers(day) or website_id not in self.hostnames:
             return ()
         if website_id in self.idle:
             return ()
         return self._cache(website_id, day)
 
     def _generate(self, website_id: str, day: dt.date) -> tuple[Session, ...]:
-        rng = random.Random(stable_seed(self.data.seed, website_id, day.isoformat()))
-        start_of_day = midnight(day)
+        rng = day_rng(self.data.seed, website_id, day)
         hostname = self.hostnames[website_id]
         sessions = []
         for _ in range(rng.randint(*self.data.sessions_per_day)):
-            start = start_of_day + rng.choices(range(24), HOUR_WEIGHTS)[0] * 3600 + rng.randrange(3600)
+            start = visit_start(rng, day)
             os_name = rng.choice(OSES)
             country, region, city = rng.choice(PLACES)
             session_id = make_uuid(rng)
@@ -518,7 +506,7 @@ class Traffic:
             day = max(
                 self.data.first_day, dt.datetime.fromtimestamp(max(begin, 0), dt.UTC).date() - dt.timedelta(days=1)
             )
-            while day <= self.data.last_day and midnight(day) <= end:
+            while day <= self.data.last_day and utc_midnight(day) <= end:
                 for session in self.day(website_id, day):
                     found.extend((session, e) for e in session.events if begin <= e.created <= end)
                 day += dt.timedelta(days=1)
