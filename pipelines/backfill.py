@@ -1,17 +1,15 @@
 """`clickhaul backfill`: a long range as a sequence of windows, each loaded and recorded before the next, so a
-crash, a kill or Ctrl-C costs at most the window in flight."""
+crash, a kill or Ctrl-C costs at most the window in flight (Ctrl-C ends within a second, see `interrupt`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
 from sources.common.errors import ClickhaulError, ConfigError
@@ -19,6 +17,7 @@ from sources.common.monitor import ProgressMode
 from sources.common.spec import load_object
 from sources.common.windows import WindowUnit, split_windows
 
+from .interrupt import Interrupted, interrupt_requested
 from .journal import Journal
 from .registry import VendorSpec
 from .runner import (
@@ -35,6 +34,8 @@ from .runner import (
     rows_total,
     settle_pending,
     summarize,
+    translated_errors,
+    warehouse_of,
     with_force,
 )
 
@@ -56,41 +57,21 @@ class BackfillSummary:
     requests: int = 0
     seconds: float = 0.0
 
+    warehouse: str = ""
+
     def render(self) -> str:
         state = (
             f"stopped after {self.skipped + self.loaded} of {self.windows} windows: run the same command to continue"
             if self.interrupted
             else f"complete: {self.windows} windows ({self.skipped} already done, {self.loaded} loaded now)"
         )
-        lines = [f"{self.vendor} backfill (pipeline {self.pipeline}) {state}", *render_rows(self.rows, self.extracted)]
+        into = f" into {self.warehouse}" if self.warehouse else ""
+        lines = [
+            f"{self.vendor} backfill{into} (pipeline {self.pipeline}) {state}",
+            *render_rows(self.rows, self.extracted),
+        ]
         lines.append(f"  {rows_total(self.rows, self.extracted)}, {self.requests:,} requests, {self.seconds:.1f} s")
         return "\n".join(lines)
-
-
-class StopAfterWindow:
-    """First Ctrl-C (or SIGTERM): finish the window in flight, then stop. Second Ctrl-C: stop at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        log.warning("stop requested: finishing the current window (Ctrl-C again to abort it)")
-
-    @contextmanager
-    def installed(self) -> Iterator[StopAfterWindow]:
-        try:
-            previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread (e.g. inside a scheduler's worker): no signal handling
-            yield self
-            return
-        try:
-            yield self
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 def run_backfill(
@@ -102,6 +83,7 @@ def run_backfill(
     workers: int | None = None,
     resources: str | Sequence[str] | None = None,
     destination: str = "duckdb",
+    database: str | None = None,
     dataset: str | None = None,
     pipeline_name: str | None = None,
     pipelines_dir: str | None = None,
@@ -136,8 +118,7 @@ def run_backfill(
     totals = LoadResult({}, [])
     requests = 0
     loaded = 0
-    stopper = StopAfterWindow()
-    with monitored(progress) as monitor, stopper.installed():
+    with monitored(progress, spec.name) as monitor:
         pipeline = open_pipeline(
             spec,
             pipeline_name=pipeline_name,
@@ -145,6 +126,7 @@ def run_backfill(
             destination=destination,
             destination_config=destination_config,
             pipelines_dir=pipelines_dir,
+            database=database,
         )
         journal = Journal.of(pipeline)
         entry = journal.start_backfill(key, names, {"chunk": chunk, "resources": selected, "workers": workers})
@@ -152,41 +134,37 @@ def run_backfill(
         skipped = sum(1 for name in names if name in done)
         if skipped:
             log.warning("resuming %s: %d of %d windows already loaded", key, skipped, len(names))
-        monitor.task("windows", len(names))
-        monitor.advance("windows", skipped)
-        settle_pending(pipeline, on_pending)
+        monitor.plan(windows=len(names), done=skipped)
+        with translated_errors(spec, pipeline):
+            settle_pending(pipeline, on_pending)
         if spec.before_backfill:
             todo = [window for window, name in zip(windows, names, strict=True) if name not in done]
             note = load_object(spec.before_backfill)(todo, selected, force)
             if note:
                 log.warning("%s", note)
-        for window, name in zip(windows, names, strict=True):
-            if name in done:
-                continue
-            if stopper.requested:
-                break
-            source = build_source(spec, start_date=window.start, end_date=window.end, **extra)
-            if selected:
-                source = source.with_resources(*selected)
-            try:
-                with extract_workers(workers):
-                    result = extract_and_load(pipeline, spec, source)
-            except ClickhaulError as error:
-                journal.record_error(f"backfill window {name}: {error}")
-                raise ClickhaulError(
-                    f"backfill window {name} failed: {error} — windows before it are loaded; "
-                    "run the same command again to continue from this window"
-                ) from None
-            journal.window_done(key, name)
-            after_load(pipeline, journal, publish)
-            loaded += 1
-            for table, count in result.extracted.items():
-                totals.extracted[table] = totals.extracted.get(table, 0) + count
-            totals.load_ids += result.load_ids
-            requests = monitor.requests
-            monitor.advance("windows", rows=sum(result.extracted.values()))
-            if on_window:
-                on_window(name)
+        try:
+            for window, name in zip(windows, names, strict=True):
+                if name in done:
+                    continue
+                result = load_window(spec, pipeline, journal, window, name, selected, extra, workers, monitor)
+                journal.window_done(key, name)
+                after_load(pipeline, journal, publish)
+                loaded += 1
+                for table, count in result.extracted.items():
+                    totals.extracted[table] = totals.extracted.get(table, 0) + count
+                totals.load_ids += result.load_ids
+                requests = monitor.requests
+                monitor.window_done()
+                if on_window:
+                    on_window(name)
+        except (KeyboardInterrupt, ClickhaulError) as error:
+            if not isinstance(error, KeyboardInterrupt) and not interrupt_requested():
+                raise
+            finished = len(journal.backfill(key)["done"])  # type: ignore[index]
+            raise Interrupted(
+                f"{spec.name} backfill stopped after {finished} of {len(names)} windows (pipeline "
+                f"{pipeline.pipeline_name}); the window in flight loads again"
+            ) from None
         interrupted = len(journal.backfill(key)["done"]) < len(names)  # type: ignore[index]
         summary = summarize(spec, pipeline, monitor, totals, began, start_date, end_date)
         if not interrupted:
@@ -202,7 +180,37 @@ def run_backfill(
         extracted=totals.extracted,
         requests=requests,
         seconds=time.monotonic() - began,
+        warehouse=warehouse_of(pipeline),
     )
+
+
+def load_window(
+    spec: VendorSpec,
+    pipeline: Any,
+    journal: Journal,
+    window: Any,
+    name: str,
+    selected: list[str] | None,
+    extra: dict[str, Any],
+    workers: int | None,
+    monitor: Any,
+) -> LoadResult:
+    """One window, loaded whole; a failure names the window and says the windows before it stay loaded."""
+    source = build_source(spec, start_date=window.start, end_date=window.end, **extra)
+    if selected:
+        source = source.with_resources(*selected)
+    monitor.plan(tables=len(source.selected_resources))
+    try:
+        with extract_workers(workers):
+            return extract_and_load(pipeline, spec, source)
+    except ClickhaulError as error:
+        if interrupt_requested():
+            raise
+        journal.record_error(f"backfill window {name}: {error}")
+        raise ClickhaulError(
+            f"backfill window {name} failed: {error} — windows before it are loaded; "
+            "run the same command again to continue from this window"
+        ) from None
 
 
 @contextmanager

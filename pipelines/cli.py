@@ -10,24 +10,39 @@ from typing import Any, TypeVar
 
 import click
 
-from sources.common.errors import ClickhaulError
+from sources.common.errors import ClickhaulError, ConfigError
 from sources.common.redact import redact
 
+from .interrupt import interruptible
 from .registry import VENDORS, vendor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is now: the live progress display redirects it to print above itself."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("clickhaul").setLevel(logging.INFO)
+    handler = CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    logging.getLogger("clickhaul").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("clickhaul.progress").setLevel(logging.INFO)  # the piped progress lines
     logging.getLogger("httpx").setLevel(logging.INFO if verbose else logging.WARNING)
     # dlt's own progress and warnings are noise next to ours unless asked for.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "ERROR")
+    # dlt's own Ctrl-C handling in normalize and load waits for its job pools to drain (minutes, on a big load);
+    # the CLI's handler (`interrupt`) ends the process within a second, which every step survives.
+    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
 
 
 def fail(error: BaseException) -> None:
@@ -36,18 +51,33 @@ def fail(error: BaseException) -> None:
 
 
 def handle_errors(function: F) -> F:
-    """Every expected failure ends as one line on stderr and exit status 1, never a trace."""
+    """Every expected failure ends as one line on stderr and exit status 1, never a trace; Ctrl-C ends the
+    command within a second, with one line and exit status 130 (`interrupt`)."""
     import functools
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except ClickhaulError as error:
-            fail(error)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+        context = click.get_current_context(silent=True)
+        words = " ".join(context.command_path.split()[1:]) if context else function.__name__
+        params = context.params if context else {}
+        subject = params.get("source") or params.get("table") or ""
+        doing = f"clickhaul {words}{' ' + str(subject) if subject else ''}"
+        with interruptible(f"{doing} stopped before it finished; nothing is half-written") as interrupts:
+            try:
+                result = function(*args, **kwargs)
+            except KeyboardInterrupt as error:
+                interrupts.finish(getattr(error, "detail", None))
+            except ClickhaulError as error:
+                if interrupts.signal is not None:  # what dlt made of the interrupt: still an interrupt
+                    interrupts.finish()
+                fail(error)
+            except Exception:
+                if interrupts.signal is not None:
+                    interrupts.finish()
+                raise
+            if interrupts.signal is not None:
+                interrupts.finish()
+            return result
 
     return wrapper  # type: ignore[return-value]
 
@@ -55,18 +85,58 @@ def handle_errors(function: F) -> F:
 SOURCE = click.Choice(list(VENDORS), case_sensitive=False)
 
 
+def print_version(context: click.Context, _: Any, value: bool) -> None:
+    if not value or context.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    click.echo(
+        f"clickhaul {of('clickhaul')} (dlt {of('dlt')}, duckdb {of('duckdb')}, dbt-core {of('dbt-core')}, "
+        f"Python {sys.version.split()[0]})"
+    )
+    context.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=print_version,
+    help="Show the versions of clickhaul, dlt, duckdb and dbt, then exit.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request and retry.")
 def cli(verbose: bool) -> None:
-    """clickhaul: load web-analytics vendors' data into DuckDB or any dlt destination."""
+    """clickhaul: load web-analytics vendors' data into DuckDB or any dlt destination.
+
+    Every command finds the warehouse the same way: --database/--destination if given, else
+    [destination.duckdb] credentials (DESTINATION__DUCKDB__CREDENTIALS), else <pipeline>.duckdb in the
+    working directory."""
     configure_logging(verbose)
 
 
 def load_options(function: F) -> F:
     """Where and how a load goes: shared by `run` and `backfill`."""
     options = [
-        click.option("--resources", metavar="A,B", help="Only these resources (comma separated)."),
+        click.option(
+            "--resources",
+            metavar="A,B",
+            help="Only these resources (comma separated; `clickhaul resources SOURCE` lists them).",
+        ),
         click.option("--destination", default="duckdb", show_default=True, help="Any dlt destination name."),
+        click.option(
+            "--database",
+            metavar="PATH",
+            help="The DuckDB file to load into. Default: [destination.duckdb] credentials "
+            "(DESTINATION__DUCKDB__CREDENTIALS), else <pipeline>.duckdb in the working directory.",
+        ),
         click.option("--dataset", help="Dataset (schema) name. Default: the source name."),
         click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>."),
         click.option(
@@ -105,15 +175,52 @@ def load_options(function: F) -> F:
 @click.option(
     "--full-refresh",
     is_flag=True,
-    help="Run incrementally even though the dataset has tables but no saved state exists (reloads from start_date).",
+    help="Drop the source's tables and saved state (only the --resources' with --resources), then reload from "
+    "start_date. Asks first on a terminal; needs --yes otherwise.",
+)
+@click.option("--yes", is_flag=True, help="Confirm --full-refresh without asking.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say what the run would load (days, resources, requests against the rate limit) without loading.",
 )
 @load_options
 @handle_errors
-def run(source: str, start: str | None, end: str | None, **load: Any) -> None:
+def run(
+    source: str, start: str | None, end: str | None, full_refresh: bool, yes: bool, dry_run: bool, **load: Any
+) -> None:
     """Load SOURCE: an incremental run from saved state, or exactly --start..--end."""
+    spec = vendor(source.lower())
+    if dry_run:
+        from .dryrun import plan_run
+
+        keys = ("resources", "pipeline_name", "destination", "database")
+        click.echo(plan_run(spec, start=start, end=end, **{key: load[key] for key in keys}).render())
+        return
+    if full_refresh:
+        confirm_full_refresh(spec.name, load, yes)
     from .runner import run_vendor
 
-    click.echo(run_vendor(vendor(source.lower()), start=start, end=end, **load).render())
+    click.echo(run_vendor(spec, start=start, end=end, full_refresh=full_refresh, **load).render())
+
+
+def confirm_full_refresh(source: str, load: dict[str, Any], yes: bool) -> None:
+    """--full-refresh destroys what earlier runs loaded: say what, and ask (or require --yes without a terminal)."""
+    from .warehouse import resolve_warehouse
+
+    pipeline = load.get("pipeline_name") or f"clickhaul_{source}"
+    warehouse = resolve_warehouse(pipeline, database=load.get("database"), destination=load.get("destination"))
+    what = f"the tables of {load['resources']}" if load.get("resources") else "every table"
+    question = (
+        f"--full-refresh drops {what} of dataset {load.get('dataset') or source} in {warehouse.describe()} and "
+        f"the saved state of pipeline {pipeline}, then reloads from start_date"
+    )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question}: add --yes to confirm (there is no terminal to ask on); nothing was dropped")
+    if not click.confirm(f"{question}. Continue?", default=False, err=True):
+        raise ConfigError("--full-refresh not confirmed: nothing was dropped")
 
 
 @cli.command()
@@ -143,47 +250,70 @@ def backfill(source: str, start: str, end: str, chunk: str, workers: int | None,
 @cli.command()
 @click.argument("source", type=SOURCE, required=False)
 @click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>.")
+@click.option("--database", metavar="PATH", help="The DuckDB file the pipeline loads into (default: as `run`).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source, for scripts and monitoring.")
 @handle_errors
-def status(source: str | None, pipeline_name: str | None) -> None:
+def status(source: str | None, pipeline_name: str | None, database: str | None, as_json: bool) -> None:
     """Last run, cursor, backfill progress, rows per table and last error, per source."""
+    import json
+
     from .status import pipeline_status
 
     names = [source.lower()] if source else list(VENDORS)
-    for name in names:
-        click.echo(pipeline_status(vendor(name), pipeline_name).render())
+    found = [pipeline_status(vendor(name), pipeline_name, database=database) for name in names]
+    if as_json:
+        click.echo(json.dumps([entry.as_dict() for entry in found], indent=2, default=str))
+        return
+    for entry in found:
+        click.echo(entry.render())
 
 
 @cli.command()
 @click.argument("source", type=SOURCE, required=False)
-@click.option("--database", metavar="PATH", help="The DuckDB file. Default: the source's, clickhaul_<source>.duckdb.")
+@click.option(
+    "--database",
+    metavar="PATH",
+    help="The DuckDB file. Default: as `run` finds it ([destination.duckdb] credentials, else "
+    "clickhaul_<source>.duckdb in the working directory).",
+)
 @handle_errors
 def compact(source: str | None, database: str | None) -> None:
     """Rewrite a DuckDB file without the space merges leave behind (copy, verify, swap; the original is kept on
     any failure). Run it when nothing else has the file open."""
-    from pathlib import Path
-
     from .duckdb_files import compact as compact_file
+    from .warehouse import resolve_warehouse
 
-    if not database:
-        if not source:
-            raise ClickhaulError("give a SOURCE or --database PATH")
-        database = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS") or f"clickhaul_{source.lower()}.duckdb"
-    before, after = compact_file(Path(database))
-    click.echo(f"compacted {database}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
+    if not database and not source:
+        raise ClickhaulError("give a SOURCE or --database PATH")
+    warehouse = resolve_warehouse(f"clickhaul_{(source or '').lower()}", database=database)
+    assert warehouse.path is not None
+    if not warehouse.path.exists():
+        raise ClickhaulError(warehouse.missing_hint())
+    before, after = compact_file(warehouse.path)
+    click.echo(f"compacted {warehouse.path}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
 
 
 @cli.command()
 @click.argument("source", type=SOURCE)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 600),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for an answer, retries included: a host that is down fails within them.",
+)
 @handle_errors
-def check(source: str) -> None:
+def check(source: str, timeout: float) -> None:
     """Verify SOURCE's credentials and reachability (exit status 0 or 1)."""
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
     from sources.common.config import translate_config_error
+    from sources.common.http import answer_within
 
     spec = vendor(source.lower())
     try:
-        message = spec.check_function()()
+        with answer_within(timeout, "clickhaul check --timeout sets the patience"):
+            message = spec.check_function()()
     except ConfigFieldMissingException as error:
         raise translate_config_error(spec.name, error) from None
     except ClickhaulError as error:
@@ -192,21 +322,64 @@ def check(source: str) -> None:
 
 
 @cli.command()
-@click.argument("source", type=SOURCE)
+@click.argument("source", type=click.Choice([*VENDORS, "matomo"], case_sensitive=False))
 @click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
 def simulate(source: str, port: int) -> None:
-    """Serve SOURCE's simulator on 127.0.0.1 for you to explore (Ctrl-C stops it)."""
-    spec = vendor(source.lower())
-    simulator = spec.simulator_class()(port=port)
-    simulator.start()
-    plan = spec.demo_function()(simulator)
-    click.echo(f"{spec.name} simulator listening on {simulator.url}")
-    click.echo("point clickhaul at it with:")
-    for key, value in plan.env.items():
-        click.echo(f"  export {key}={value}")
-    click.echo(f"then e.g.: clickhaul run {spec.name} --start {plan.start} --end {plan.end}")
-    click.echo("Ctrl-C stops the simulator")
-    simulator.serve_forever()
+    """Serve SOURCE's simulator (or Matomo's, for `push matomo`) on 127.0.0.1 to explore (Ctrl-C stops it)."""
+    if source.lower() == "matomo":
+        from .demo import matomo_simulator
+
+        simulator, lines = matomo_simulator(port)
+    else:
+        spec = vendor(source.lower())
+        simulator = spec.simulator_class()(port=port)
+        simulator.start()
+        plan = spec.demo_function()(simulator)
+        lines = [
+            f"{spec.name} simulator listening on {simulator.url}",
+            "point clickhaul at it with:",
+            *(f"  export {key}={value}" for key, value in plan.env.items()),
+            f"then e.g.: clickhaul run {spec.name} --start {plan.start} --end {plan.end}",
+        ]
+    for line in [*lines, "Ctrl-C stops the simulator"]:
+        click.echo(line)
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is how a simulator ends: no "interrupted"
+    try:
+        simulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    click.echo("simulator stopped")
+
+
+@cli.command()
+@click.argument("source", type=SOURCE)
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@handle_errors
+def resources(source: str, as_json: bool) -> None:
+    """List SOURCE's resources: the table each loads, its primary key, write disposition and whether a run
+    loads it by default. Makes no request."""
+    import json
+
+    from .catalog import resource_table
+
+    found = resource_table(vendor(source.lower()))
+    if as_json:
+        click.echo(json.dumps([vars(entry) for entry in found], indent=2))
+        return
+    # Some sources set a table's key from the data (Webtrekk: an export's header): nothing to show before a load.
+    keys = {
+        entry.name: ", ".join(entry.primary_key) or ("(from the data)" if entry.write_disposition == "merge" else "-")
+        for entry in found
+    }
+    width, key_width = max(len(entry.name) for entry in found), max(len(key) for key in keys.values())
+    click.echo(f"{'resource':<{width}}  {'primary key':<{key_width}}  {'write':<8}  loaded")
+    for entry in found:
+        click.echo(
+            f"{entry.name:<{width}}  {keys[entry.name]:<{key_width}}  {entry.write_disposition:<8}  "
+            f"{'yes' if entry.selected else 'on request (--resources)'}"
+        )
 
 
 @cli.group()

@@ -52,6 +52,7 @@ class DbtResult:
     success: bool
     nodes: list[NodeResult] = field(default_factory=list)
     error: str | None = None
+    location: str = ""  # the DuckDB file or database it ran on
 
     def failed(self) -> list[NodeResult]:
         return [node for node in self.nodes if node.status in ("fail", "error", "runtime error")]
@@ -62,6 +63,8 @@ class DbtResult:
             counts[node.status] = counts.get(node.status, 0) + 1
         summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "nothing ran"
         lines = [f"dbt {self.command} ({self.target}): {'ok' if self.success else 'FAILED'}: {summary}"]
+        if self.location:
+            lines.append(f"  on {self.location}")
         for node in self.failed():
             detail = f" ({node.failures} failing rows)" if node.failures else ""
             lines.append(f"  {node.status}: {node.kind} {node.name}{detail}: {node.message}".rstrip(": "))
@@ -135,7 +138,12 @@ def target_environment(target: str, database_path: str | Path | None, credential
             raise ConfigError("--database is required for the duckdb target: the DuckDB file clickhaul loaded into")
         path = Path(database_path).expanduser().resolve()
         if not path.is_file():
-            raise ConfigError(f"--database {path} does not exist: load a source into it first (clickhaul run ...)")
+            from .warehouse import Warehouse
+
+            raise ConfigError(Warehouse("duckdb", path, "--database").missing_hint())
+        from .duckdb_files import wait_for_lock
+
+        wait_for_lock(path)  # dbt-duckdb would fail at once on a file another process holds
         env["CLICKHAUL_DBT_DUCKDB_PATH"] = str(path)
     else:
         env.update(postgres_environment(credentials if credentials is not None else configured_postgres_credentials()))
@@ -205,7 +213,12 @@ def run_dbt(
             finally:
                 if target == "duckdb":
                     release_duckdb()
-    return _result(command, target, outcome)
+    result = _result(command, target, outcome)
+    if target == "duckdb":
+        result.location = f"DuckDB file {env['CLICKHAUL_DBT_DUCKDB_PATH']}"
+    else:
+        result.location = f"database {env['CLICKHAUL_DBT_PG_DATABASE']} on {env['CLICKHAUL_DBT_PG_HOST']}"
+    return result
 
 
 def release_duckdb() -> None:
@@ -260,9 +273,9 @@ def read_rows(
 ) -> list[tuple[Any, ...]]:
     """Rows of a query on the target the marts were built in (the report and the demo read through this)."""
     if target == "duckdb":
-        import duckdb
+        from .duckdb_files import connect
 
-        with duckdb.connect(str(database_path), read_only=True) as connection:
+        with connect(Path(str(database_path)), read_only=True) as connection:
             return connection.execute(sql).fetchall()
     import psycopg2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dlt
 import duckdb
@@ -61,3 +62,20 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
             echo(f"  {schema + '.' + table:<48} {count:>10,} rows")
     echo(f"\nexplore it: python -c \"import duckdb; duckdb.connect('{database}').sql('show all tables').show()\"")
     return totals
+
+
+def matomo_simulator(port: int = 0) -> tuple[Any, list[str]]:
+    """`clickhaul simulate matomo`: a Matomo to push to without a server, started, and how to point at it."""
+    from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
+
+    simulator = MatomoSimulator(port=port)
+    simulator.start()
+    sites = ", ".join(str(site) for site in sorted(simulator.sites))
+    return simulator, [
+        f"matomo simulator listening on {simulator.url} (sites {sites})",
+        "point clickhaul at it with:",
+        f"  export DESTINATION__MATOMO__TRACKING_URL={simulator.url}/matomo.php",
+        f"  export DESTINATION__MATOMO__TOKEN_AUTH={DEMO_SUPERUSER_TOKEN}",
+        "  export DESTINATION__MATOMO__IDSITE=1",
+        "then e.g.: clickhaul push matomo --table opentracker.sessions --mapping opentracker_sessions",
+    ]

@@ -49,12 +49,14 @@ def holder_of(message: str) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
     except OSError:
         command = ""
-    return f" by process {pid}" + (f" ({command[:120]})" if command else "")
+    if len(command) > 120:  # whole words: a cut path reads like a different file
+        command = command[:120].rsplit(" ", 1)[0] + " ..."
+    return f" by process {pid}" + (f" ({command})" if command else "")
 
 
 def locked_error(path: Path, message: str, waited: float) -> ClickhaulError:
     return ClickhaulError(
-        f"{path} is locked{holder_of(message)} and stayed locked for {waited:.0f} s: close the program holding it "
+        f"{path} is locked{holder_of(message)} and stayed locked for {waited:.1f} s: close the program holding it "
         "(a notebook, a BI tool, another clickhaul run), or let readers open a published copy instead "
         "(clickhaul run ... --publish PATH); wait longer with CLICKHAUL__LOCK_TIMEOUT"
     )
@@ -66,26 +68,32 @@ def is_lock_error(error: BaseException) -> bool:
     )
 
 
-def wait_for_lock(path: Path, timeout: float) -> None:
-    """Block until the file can be opened for writing (bounded), so a load does not die on a reader's lock."""
-    if not path.exists():
-        return
+def connect(path: Path, *, read_only: bool = False, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting (bounded) while another process holds it: every command gets the same wait and the
+    same one-line message naming the holder."""
+    limit = lock_timeout() if timeout is None else timeout
     began = time.monotonic()
     warned = False
     while True:
         try:
-            duckdb.connect(str(path)).close()
-            return
+            return duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as error:
             if not is_lock_error(error):
-                raise ClickhaulError(f"cannot open {path}: {error}") from None
+                first = next((line for line in str(error).splitlines() if line.strip()), str(error))
+                raise ClickhaulError(f"cannot open {path}: {first.strip()}") from None
             waited = time.monotonic() - began
-            if waited >= timeout:
+            if waited >= limit:
                 raise locked_error(path, str(error), waited) from None
             if not warned:
-                log.warning("%s is locked%s; waiting up to %.0f s", path, holder_of(str(error)), timeout)
+                log.warning("%s is locked%s; waiting up to %g s", path, holder_of(str(error)), limit)
                 warned = True
-            time.sleep(min(0.5, max(0.05, timeout - waited)))
+            time.sleep(min(0.5, max(0.05, limit - waited)))
+
+
+def wait_for_lock(path: Path, timeout: float | None = None, *, read_only: bool = False) -> None:
+    """Block until the file can be opened (bounded), so a command does not die on a reader's lock."""
+    if path.exists():
+        connect(path, read_only=read_only, timeout=timeout).close()
 
 
 def copy_database(source: Path, target: Path) -> None:
@@ -93,7 +101,7 @@ def copy_database(source: Path, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
     try:
-        with duckdb.connect(str(source)) as connection:
+        with connect(source) as connection:
             connection.execute("checkpoint")  # fold the WAL in, so the copy sees every committed row
         with duckdb.connect() as connection:
             connection.execute(f"attach '{source}' as origin (read_only)")

@@ -17,12 +17,14 @@ import gc
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 from dlt.common.runtime.collector import NullCollector
+
+from sources.common.monitor import current_monitor
 
 log = logging.getLogger("clickhaul.memory")
 
@@ -96,8 +98,16 @@ def settled_heap() -> Iterator[None]:
 
 
 class ReleasingCollector(NullCollector):
-    """dlt's progress hook, used for its step boundaries: memory is released before normalize and load."""
+    """dlt's progress hook, used for its step boundaries: memory is released before normalize and load, and
+    `before_load` runs before load (the runner waits there for a DuckDB file another process holds)."""
+
+    def __init__(self, before_load: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.before_load = before_load
 
     def on_start_trace_step(self, trace: Any, step: str, pipeline: Any) -> None:
+        current_monitor().step_started(step)
         if step in ("normalize", "load"):
             release_memory()
+        if step == "load" and self.before_load is not None:
+            self.before_load()

@@ -18,7 +18,7 @@ from typing import Any
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.exceptions import DltException
-from dlt.common.pipeline import get_dlt_pipelines_dir
+from dlt.common.pipeline import TRefreshMode, get_dlt_pipelines_dir
 from dlt.common.schema.utils import get_root_table
 from dlt.common.storages import NormalizeStorage
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -30,10 +30,11 @@ from sources.common.monitor import ProgressMode, RunMonitor, set_monitor
 from sources.common.redact import redact
 from sources.common.windows import parse_date
 
-from .duckdb_files import compact, duckdb_file, is_lock_error, lock_timeout, locked_error, publish, wait_for_lock
+from .duckdb_files import compact, duckdb_file, is_lock_error, locked_error, publish, wait_for_lock
 from .journal import Journal
 from .memory import ReleasingCollector, cap_duckdb_memory, settled_heap, tune_allocator
 from .registry import VendorSpec
+from .warehouse import configured_location, first_line, resolve_warehouse
 
 log = logging.getLogger("clickhaul.run")
 
@@ -57,6 +58,8 @@ class RunSummary:
     dataset: str
     start: dt.date | None
     end: dt.date | None
+    warehouse: str = ""  # the DuckDB file or database, named in every summary
+    state: str = ""  # the pipeline's working folder (its state) under dlt's data directory
     rows: dict[str, int] = field(default_factory=dict)  # rows each table gained or changed (what it now holds)
     extracted: dict[str, int] = field(default_factory=dict)  # rows the vendor served, duplicates included
     requests: int = 0
@@ -71,7 +74,8 @@ class RunSummary:
     def render(self) -> str:
         span = f" {self.start}..{self.end}" if self.start and self.end else " (incremental)"
         lines = [
-            f"{self.vendor}:{span} into {self.destination} dataset {self.dataset} (pipeline {self.pipeline})",
+            f"{self.vendor}:{span} into {self.warehouse or self.destination}, dataset {self.dataset} "
+            f"(pipeline {self.pipeline}{', state in ' + self.state if self.state else ''})",
             *render_rows(self.rows, self.extracted),
         ]
         if self.new_columns:
@@ -127,7 +131,14 @@ MAX_RUN_DAYS = 3660  # ten years in one run is a typo or a job for `clickhaul ba
 
 
 def check_range_size(start: dt.date | None, end: dt.date | None, force: bool = False) -> None:
-    if start is None or force:
+    if start is None:
+        return
+    if end is None and start > today_utc():
+        raise ConfigError(
+            f"--start {start} is after --end {today_utc()} (today, the default of --end): "
+            "give a --start on or before today"
+        )
+    if force:
         return
     days = ((end or today_utc()) - start).days + 1
     if days > MAX_RUN_DAYS:
@@ -138,10 +149,15 @@ def check_range_size(start: dt.date | None, end: dt.date | None, force: bool = F
 
 
 def parse_resources(spec: VendorSpec, resources: str | Sequence[str] | None) -> list[str] | None:
-    if not resources:
+    if resources is None:
         return list(spec.default_resources) if spec.default_resources else None
     names = [name.strip() for name in (resources.split(",") if isinstance(resources, str) else resources)]
     names = [name for name in names if name]
+    if not names:
+        raise ConfigError(
+            f"--resources {resources!r} names no resource: list some (`clickhaul resources {spec.name}` shows "
+            "them), or leave --resources out to load all"
+        )
     unknown = [
         name
         for name in names
@@ -194,8 +210,8 @@ def root_cause(error: BaseException) -> BaseException:
 
 
 @contextmanager
-def monitored(progress: ProgressMode) -> Iterator[RunMonitor]:
-    monitor = RunMonitor(progress)
+def monitored(progress: ProgressMode, label: str = "") -> Iterator[RunMonitor]:
+    monitor = RunMonitor(progress, label=label)
     previous = set_monitor(monitor)
     try:
         yield monitor
@@ -224,17 +240,64 @@ def open_pipeline(
     destination: str,
     destination_config: Any,
     pipelines_dir: str | None,
+    database: str | None = None,
 ) -> dlt.Pipeline:
+    """The pipeline, pointed at the warehouse by the one rule (`warehouse.resolve_warehouse`), unless the caller
+    hands over a destination of its own (the demo, tests)."""
     options: dict[str, Any] = {"pipelines_dir": pipelines_dir} if pipelines_dir else {}
     name = check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
+    if destination_config is None:
+        warehouse = resolve_warehouse(name, database=database, destination=destination, pipelines_dir=pipelines_dir)
+        destination_config = warehouse.dlt_destination()
     drop_interrupted_writes(Path(pipelines_dir or get_dlt_pipelines_dir()) / name)
-    return dlt.pipeline(
+    collector = ReleasingCollector()
+    pipeline = dlt.pipeline(
         pipeline_name=name,
-        destination=destination_config or destination,
+        destination=destination_config,
         dataset_name=dataset or spec.name,
-        progress=ReleasingCollector(),
+        progress=collector,
         **options,
     )
+    database_file = duckdb_file(pipeline)
+    if database_file is not None:
+        # Before anything touches the file, and again before dlt's load step: the same bounded wait everywhere.
+        wait_for_lock(database_file)
+        collector.before_load = lambda: wait_for_lock(database_file)
+    return pipeline
+
+
+def warehouse_of(pipeline: dlt.Pipeline) -> str:
+    """The words that name where a pipeline loads, for every summary: the DuckDB file, or the destination."""
+    database = duckdb_file(pipeline)
+    if database is not None:
+        return f"DuckDB file {database}"
+    name = str(pipeline.destination.destination_name) if pipeline.destination else "?"
+    return f"{name} {configured_location(name)}".rstrip()
+
+
+@contextmanager
+def translated_errors(spec: VendorSpec, pipeline: dlt.Pipeline) -> Iterator[None]:
+    """dlt's wrapped errors, wherever a run meets them (state sync, pending packages, the load), become the one
+    line a user can act on; a locked DuckDB file always gives the same message."""
+    try:
+        yield
+    except ClickhaulError:
+        raise
+    except ConfigFieldMissingException as error:
+        raise translate_config_error(spec.name, error) from None
+    except Exception as error:
+        cause = root_cause(error)
+        database = duckdb_file(pipeline)
+        if database is not None and is_lock_error(cause):
+            raise locked_error(database, str(cause), 0) from None
+        if isinstance(cause, ConfigFieldMissingException):
+            raise translate_config_error(spec.name, cause) from None
+        if isinstance(cause, ClickhaulError):
+            raise cause from None
+        if not isinstance(error, DltException):
+            raise
+        step = f" in step {error.step}" if isinstance(error, PipelineStepFailed) else ""
+        raise ClickhaulError(f"{spec.name} run failed{step}: {first_line(redact(str(cause)))}") from None
 
 
 _ATOMIC_WRITE_TEMPORARY = re.compile(r"^[0-9a-f]{16}$")
@@ -309,7 +372,8 @@ def guard_missing_state(pipeline: dlt.Pipeline, full_refresh: bool) -> None:
             f"dataset {pipeline.dataset_name} already holds {len(existing)} table(s) ({', '.join(existing[:5])}"
             f"{', ...' if len(existing) > 5 else ''}) but no saved state of pipeline {pipeline.pipeline_name} was "
             "found, locally or in the destination: an incremental run would reload from start_date. Use the "
-            "--pipeline name that loaded them, load a fixed range with --start/--end, or pass --full-refresh"
+            "--pipeline name that loaded them, load a fixed range with --start/--end, or pass --full-refresh "
+            "(drops those tables and reloads from start_date)"
         )
 
 
@@ -354,23 +418,12 @@ class LoadResult:
     load_ids: list[str]
 
 
-def extract_and_load(pipeline: dlt.Pipeline, spec: VendorSpec, source: Any) -> LoadResult:
+def extract_and_load(
+    pipeline: dlt.Pipeline, spec: VendorSpec, source: Any, refresh: TRefreshMode | None = None
+) -> LoadResult:
     """One dlt run. dlt's wrapped errors become the error a user can act on."""
-    database = duckdb_file(pipeline)
-    if database is not None:
-        wait_for_lock(database, lock_timeout())
-    try:
-        with settled_heap():
-            pipeline.run(source)
-    except PipelineStepFailed as error:
-        cause = root_cause(error)
-        if database is not None and is_lock_error(cause):
-            raise locked_error(database, str(cause), 0) from None
-        if isinstance(cause, ConfigFieldMissingException):
-            raise translate_config_error(spec.name, cause) from None
-        if isinstance(cause, ClickhaulError):
-            raise cause from None
-        raise ClickhaulError(f"{spec.name} run failed in step {error.step}: {redact(str(cause))}") from None
+    with translated_errors(spec, pipeline), settled_heap():
+        pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
     trace = pipeline.last_trace
     normalize = trace.last_normalize_info if trace else None
     load = trace.last_load_info if trace else None
@@ -429,6 +482,8 @@ def summarize(
         pipeline=pipeline.pipeline_name,
         destination=str(pipeline.destination.destination_name) if pipeline.destination else "?",
         dataset=pipeline.dataset_name,
+        warehouse=warehouse_of(pipeline),
+        state=pipeline.working_dir,
         start=start,
         end=end,
         rows=result.extracted if loaded is None else loaded,
@@ -449,6 +504,7 @@ def run_vendor(
     end: str | dt.date | None = None,
     resources: str | Sequence[str] | None = None,
     destination: str = "duckdb",
+    database: str | None = None,
     dataset: str | None = None,
     pipeline_name: str | None = None,
     pipelines_dir: str | None = None,
@@ -461,6 +517,8 @@ def run_vendor(
     full_refresh: bool = False,
     dbt: bool = False,
 ) -> RunSummary:
+    """`full_refresh`: dlt's refresh, as dlt users know it: the source's tables and state are dropped (only the
+    selected resources' with `resources`) and the run reloads from `start_date`. The CLI asks first."""
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
         end.isoformat() if isinstance(end, dt.date) else end,
@@ -474,10 +532,11 @@ def run_vendor(
         kwargs["end_date"] = end_date or today_utc()
 
     began = time.monotonic()
-    with monitored(progress) as monitor:
+    with monitored(progress, spec.name) as monitor:
         source = build_source(spec, **kwargs)
         if selected:
             source = source.with_resources(*selected)
+        monitor.plan(tables=len(source.selected_resources))
         pipeline = open_pipeline(
             spec,
             pipeline_name=pipeline_name,
@@ -485,14 +544,19 @@ def run_vendor(
             destination=destination,
             destination_config=destination_config,
             pipelines_dir=pipelines_dir,
+            database=database,
         )
         journal = Journal.of(pipeline)
+        refresh: TRefreshMode | None = None
+        if full_refresh:
+            refresh = "drop_resources" if selected else "drop_sources"
         try:
-            settle_pending(pipeline, on_pending)
-            if not start_date:
-                guard_missing_state(pipeline, full_refresh)
-            columns_before = schema_columns(pipeline)
-            result = extract_and_load(pipeline, spec, source)
+            with translated_errors(spec, pipeline):
+                settle_pending(pipeline, on_pending)
+                if not start_date or full_refresh:
+                    guard_missing_state(pipeline, full_refresh)
+                columns_before = schema_columns(pipeline)
+            result = extract_and_load(pipeline, spec, source, refresh)
         except ClickhaulError as error:
             journal.record_error(str(error))
             raise

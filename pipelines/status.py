@@ -3,17 +3,19 @@ last error — read from the pipeline's local state and its destination."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
+from sources.common.errors import ClickhaulError
 from sources.common.incremental import WATERMARKS, legacy_cursor
 
 from .journal import FILE_NAME, Journal
 from .registry import VendorSpec
+from .warehouse import Warehouse, first_line, open_dataset, resolve_warehouse
 
 
 @dataclass
@@ -21,6 +23,8 @@ class PipelineStatus:
     vendor: str
     pipeline: str
     exists: bool
+    state: str = ""  # the pipeline's folder under dlt's data directory
+    warehouse: str = ""
     last_success: dict[str, Any] | None = None
     last_error: dict[str, Any] | None = None
     watermarks: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> entity -> last complete day
@@ -30,8 +34,8 @@ class PipelineStatus:
 
     def render(self) -> str:
         if not self.exists:
-            return f"{self.vendor}: no pipeline {self.pipeline} yet (run `clickhaul run {self.vendor}`)"
-        lines = [f"{self.vendor} (pipeline {self.pipeline})"]
+            return f"{self.vendor}: no pipeline {self.pipeline} yet in {self.state} (run `clickhaul run {self.vendor}`)"
+        lines = [f"{self.vendor} (pipeline {self.pipeline}, state in {self.state})", f"  warehouse: {self.warehouse}"]
         if self.last_success:
             success = self.last_success
             span = f" {success.get('start')}..{success.get('end')}" if success.get("start") else ""
@@ -56,6 +60,9 @@ class PipelineStatus:
         if self.last_error and (not self.last_success or self.last_error["at"] >= self.last_success["at"]):
             lines.append(f"  last error: {self.last_error['at']}: {self.last_error['message']}")
         return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def render_watermarks(watermarks: dict[str, dict[str, str]]) -> list[str]:
@@ -92,11 +99,11 @@ def table_watermarks(state: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def pipeline_status(
-    spec: VendorSpec, pipeline_name: str | None = None, pipelines_dir: str | None = None
+    spec: VendorSpec, pipeline_name: str | None = None, pipelines_dir: str | None = None, database: str | None = None
 ) -> PipelineStatus:
     name = pipeline_name or f"clickhaul_{spec.name}"
     directory = Path(pipelines_dir or get_dlt_pipelines_dir()) / name
-    status = PipelineStatus(spec.name, name, exists=(directory / "state.json").exists())
+    status = PipelineStatus(spec.name, name, exists=(directory / "state.json").exists(), state=str(directory))
     if not status.exists:
         return status
     journal = Journal(directory / FILE_NAME)
@@ -107,14 +114,25 @@ def pipeline_status(
         status.backfill = {"key": current, **journal.backfill(current)}  # type: ignore[dict-item]
     pipeline = dlt.attach(pipeline_name=name, pipelines_dir=str(directory.parent))
     status.watermarks = table_watermarks(dict(pipeline.state))
+    kind = pipeline.destination.destination_name if pipeline.destination else "duckdb"
+    warehouse = resolve_warehouse(name, database=database, destination=kind, pipelines_dir=pipelines_dir)
+    status.warehouse = warehouse.describe()
     try:
-        schema = pipeline.default_schema
-        tables = [t for t in schema.data_table_names() if not t.startswith("_dlt")]
-        with pipeline.sql_client() as client:
-            for table in tables:
-                qualified = client.make_qualified_table_name(table)
-                with client.execute_query(f"select count(*) from {qualified}") as cursor:
-                    status.rows[table] = int(cursor.fetchone()[0])  # type: ignore[index]
-    except Exception as error:  # the destination may be down or locked; status must still answer
-        status.rows_error = f"{type(error).__name__}: {str(error)[:200]}"
+        status.rows = table_rows(warehouse, pipeline)
+    except ClickhaulError as error:  # locked (after the same wait as every command), missing, unreachable
+        status.rows_error = str(error)
+    except Exception as error:  # the destination may be down; status must still answer, in whole words
+        status.rows_error = f"{type(error).__name__}: {first_line(str(error))}"
     return status
+
+
+def table_rows(warehouse: Warehouse, pipeline: dlt.Pipeline) -> dict[str, int]:
+    """`count(*)` of each table the pipeline's schema knows, read from the warehouse by the one rule."""
+    if not pipeline.default_schema_name:
+        return {}
+    tables = [t for t in pipeline.default_schema.data_table_names() if not t.startswith("_dlt")]
+    if warehouse.path is not None and not warehouse.path.exists():
+        raise ClickhaulError(warehouse.missing_hint())
+    with open_dataset(warehouse, pipeline.dataset_name) as dataset:
+        present = set(dataset.tables())
+        return {table: dataset.count(table) for table in tables if table in present}

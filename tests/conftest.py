@@ -16,6 +16,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("CLICKHAUL_RETRY_BASE_DELAY", "0.01")
     os.environ.setdefault("CLICKHAUL_RETRY_MAX_DELAY", "0.1")
     os.environ.setdefault("CLICKHAUL_RETRY_AFTER_FLOOR", "0.01")
+    # Simulators reuse ports and accounts across tests: no test paces itself for another's requests (the memory
+    # is tested on its own, tests/webtrekk/test_limit_memory.py).
+    os.environ.setdefault("CLICKHAUL_RATE_LIMIT_MEMORY", "off")
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import dlt
 import duckdb
@@ -197,6 +197,15 @@ def read_chunks(
         cursor.close()
 
 
+class TableRows(Protocol):
+    """A table read from any warehouse (`pipelines.warehouse.open_table`): its columns, its size, its rows."""
+
+    columns: list[str]
+    total: int
+
+    def chunks(self, order: Sequence[str] = (), chunk_rows: int = ...) -> Iterator[list[dict[str, Any]]]: ...
+
+
 def push_table(
     database: str | Path,
     table: str,
@@ -207,34 +216,42 @@ def push_table(
     retry: RetryPolicy | None = None,
     chunk_rows: int = READ_CHUNK_ROWS,
     now: Any = wall_time,
+    rows: TableRows | None = None,
 ) -> PushSummary:
-    """Send every row of `table` (DATASET.TABLE in the DuckDB file `database`) that Matomo has not acknowledged."""
+    """Send every row of `table` (DATASET.TABLE in the DuckDB file `database`) that Matomo has not acknowledged.
+    With `rows` (the table read from any warehouse), `database` holds only the ledger."""
     config = config or resolve_config()
     row_mapping = mapping(mapping_name)
     dataset, name = split_table(table)
     path = Path(database)
-    if not path.exists():
+    if rows is None and not path.exists():
         raise ConfigError(f"--database {str(path)!r} does not exist")
     connection = duckdb.connect(str(path))
     try:
-        found = connection.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-            "order by ordinal_position",
-            [dataset, name],
-        ).fetchall()
-        if not found:
-            raise ConfigError(f"table {table} not found in {path}")
+        if rows is None:
+            found = connection.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position",
+                [dataset, name],
+            ).fetchall()
+            if not found:
+                raise ConfigError(f"table {table} not found in {path}")
         if dataset == LEDGER_SCHEMA:
             raise ConfigError(f"{table} is the destination's own bookkeeping; push a data table")
-        columns = [row[0] for row in found]
+        columns = list(rows.columns) if rows is not None else [row[0] for row in found]
         check_columns(row_mapping, columns, table)
         keys = tuple(key_columns) if key_columns else tuple(c for c in row_mapping.key_columns if c in columns)
         missing = [c for c in (key_columns or ()) if c not in columns]
         if missing:
             raise ConfigError(f"--key column(s) {', '.join(missing)} not in {table}: choose from {', '.join(columns)}")
         relation = f"{_quoted(dataset)}.{_quoted(name)}"
-        total = connection.execute(f"select count(*) from {relation}").fetchall()[0]
+        total = (
+            (rows.total,) if rows is not None else connection.execute(f"select count(*) from {relation}").fetchall()[0]
+        )
         order = row_mapping.order_columns(columns) + [c for c in keys if c not in row_mapping.order_columns(columns)]
+        chunks = (
+            rows.chunks(order, chunk_rows) if rows is not None else read_chunks(connection, relation, order, chunk_rows)
+        )
         tracker = MatomoTracker(
             config.tracking_url, config.token_auth, timeout=config.timeout, retry=retry, connections=config.workers
         )
@@ -244,7 +261,7 @@ def push_table(
             ledger = Ledger(connection, config.tracking_url, new_load_id())
             pusher = Pusher(config.options(), tracker, ledger, now=now)
             summary = pusher.push(
-                read_chunks(connection, relation, order, chunk_rows),
+                chunks,
                 row_mapping,
                 table,
                 key_columns=keys,

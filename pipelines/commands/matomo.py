@@ -14,8 +14,14 @@ from pipelines.cli import handle_errors
 @click.option(
     "--database",
     metavar="PATH",
-    help="DuckDB file holding the table (default: clickhaul_<DATASET>.duckdb, where `clickhaul run` loads it).",
+    help="DuckDB file holding the table. Default: where `clickhaul run` loads it: [destination.duckdb] "
+    "credentials (DESTINATION__DUCKDB__CREDENTIALS), else clickhaul_<DATASET>.duckdb in the working directory.",
 )
+@click.option(
+    "--destination",
+    help="Read the table from this dlt destination instead (e.g. postgres; credentials from dlt config, as `run`).",
+)
+@click.option("--pipeline", "pipeline_name", help="The pipeline that loaded the table (default: clickhaul_<DATASET>).")
 @click.option(
     "--mapping",
     "mapping_name",
@@ -38,6 +44,8 @@ from pipelines.cli import handle_errors
 def push_matomo(
     table: str,
     database: str | None,
+    destination: str | None,
+    pipeline_name: str | None,
     mapping_name: str,
     key_columns: str | None,
     tracking_url: str | None,
@@ -49,12 +57,20 @@ def push_matomo(
 ) -> None:
     """Send TABLE's rows to Matomo with bulk tracking. Rows Matomo acknowledged in an earlier run are skipped;
     rows that fail validation land in matomo.matomo_rejected. token_auth comes from [destination.matomo] in
-    .dlt/secrets.toml or DESTINATION__MATOMO__TOKEN_AUTH, never from the command line."""
-    from destinations.matomo import push_table, resolve_config, split_table
+    .dlt/secrets.toml or DESTINATION__MATOMO__TOKEN_AUTH, never from the command line.
+
+    The table is read from the warehouse `clickhaul run` loaded (any dlt SQL destination); the ledger of what
+    Matomo acknowledged lives in that DuckDB file, or for another destination in matomo_ledger.duckdb here."""
+    from pathlib import Path
+
+    from destinations.matomo import push_table, resolve_config
+    from destinations.matomo.settings import DEFAULT_LEDGER_DATABASE
 
     from ..runner import monitored
+    from ..warehouse import open_table, resolve_warehouse, split_table
 
     dataset, _ = split_table(table)
+    warehouse = resolve_warehouse(pipeline_name or f"clickhaul_{dataset}", database=database, destination=destination)
     overrides: dict[str, Any] = {
         name: value
         for name, value in dict(
@@ -68,10 +84,11 @@ def push_matomo(
     }
     config = resolve_config(**overrides)
     keys = [part.strip() for part in key_columns.split(",") if part.strip()] if key_columns else None
-    with monitored(progress) as _:  # type: ignore[arg-type]
-        summary = push_table(
-            database or f"clickhaul_{dataset}.duckdb", table, config=config, mapping_name=mapping_name, key_columns=keys
-        )
+    ledger = warehouse.path or Path(DEFAULT_LEDGER_DATABASE).resolve()
+    # The ledger writes into a DuckDB warehouse: the table is opened for writing too (one process, one database).
+    with open_table(warehouse, table, read_only=warehouse.path is None) as rows, monitored(progress):  # type: ignore[arg-type]
+        click.echo(f"reading {table} ({rows.total:,} rows) from {warehouse.describe()}; ledger in {ledger}")
+        summary = push_table(ledger, table, config=config, mapping_name=mapping_name, key_columns=keys, rows=rows)
     click.echo(summary.render())
 
 

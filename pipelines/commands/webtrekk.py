@@ -11,21 +11,44 @@ from pipelines.cli import handle_errors
 @click.option("--upload-type", required=True, help="importData uploadType, e.g. content_categories.")
 @click.option("--table", "table", required=True, metavar="DATASET.TABLE", help="The loaded table to upload.")
 @click.option(
-    "--database", default="clickhaul_webtrekk.duckdb", show_default=True, help="DuckDB file holding the table."
+    "--database",
+    metavar="PATH",
+    help="DuckDB file holding the table. Default: where `clickhaul run` loads it: [destination.duckdb] "
+    "credentials (DESTINATION__DUCKDB__CREDENTIALS), else clickhaul_<DATASET>.duckdb in the working directory.",
 )
+@click.option("--destination", help="Read the table from this dlt destination instead (e.g. postgres).")
+@click.option("--pipeline", "pipeline_name", help="The pipeline that loaded the table (default: clickhaul_<DATASET>).")
 @click.option("--chunk-rows", type=click.IntRange(1, 10_000), default=10_000, show_default=True)
 @handle_errors
-def push_webtrekk(upload_type: str, table: str, database: str, chunk_rows: int) -> None:
+def push_webtrekk(
+    upload_type: str,
+    table: str,
+    database: str | None,
+    destination: str | None,
+    pipeline_name: str | None,
+    chunk_rows: int,
+) -> None:
     """Upload a table's rows to Webtrekk with importData (header row + rows, at most 10,000 rows a call)."""
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
+    from pipelines.warehouse import open_table, resolve_warehouse, split_table
     from sources.common.config import translate_config_error
-    from sources.webtrekk.admin import configured_client, push_rows, read_table
+    from sources.webtrekk.admin import configured_client, push_rows, upload_from
     from sources.webtrekk.settings import UPLOAD_TYPES
 
     if upload_type not in UPLOAD_TYPES:
         raise click.BadParameter(f"choose one of {', '.join(UPLOAD_TYPES)}", param_hint="--upload-type")
-    upload = read_table(database, table)
+    dataset, _ = split_table(table)
+    warehouse = resolve_warehouse(pipeline_name or f"clickhaul_{dataset}", database=database, destination=destination)
+    with open_table(warehouse, table) as rows:
+        columns = [column for column in rows.columns if not column.startswith("_dlt")]
+        values = (
+            [row[column] for column in columns]
+            for chunk in rows.chunks(order=columns, chunk_rows=chunk_rows)
+            for row in chunk
+        )
+        upload = upload_from(columns, rows.descriptions(), values)
+    click.echo(f"read {table} ({len(upload.rows):,} rows) from {warehouse.describe()}")
     try:
         client = configured_client()
     except ConfigFieldMissingException as error:

@@ -10,7 +10,9 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -27,10 +29,60 @@ log = logging.getLogger("clickhaul.http")
 
 ParseMode = Literal["json", "text", "bytes"]
 _AUTH_RENEWALS_PER_REQUEST = 3
+_LAST_ATTEMPT_SECONDS = 0.05  # less time than this left: another attempt could not get an answer anyway
 
 
 class TokenExpired(AuthError):
     """The vendor says the token is no longer valid: log in again once and repeat the call."""
+
+
+class Exhausted:
+    """Marks an error whose retries are spent: a request that contains it (a token fetch inside a data request)
+    must not retry it again, nor wrap its message once more."""
+
+
+class GaveUp(Exhausted, TransientError):
+    """Every attempt of a request failed for a reason worth retrying, until the attempts or the time ran out."""
+
+
+class StillRateLimited(Exhausted, RateLimitedError):
+    """The vendor kept refusing for rate limits after every attempt."""
+
+
+class _StopBy(tenacity.stop.stop_base):
+    """Stop when less time is left before `deadline` than an attempt needs."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.deadline - time.monotonic() <= _LAST_ATTEMPT_SECONDS
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, (TransientError, RateLimitedError)) and not isinstance(error, Exhausted)
+
+
+_PATIENCE = "CLICKHAUL_RETRY_MAX_ELAPSED_SECONDS and CLICKHAUL_RETRY_MAX_ATTEMPTS set the patience"
+_deadline_lock = threading.Lock()
+_deadline: tuple[float, str] | None = None  # (monotonic, what sets it): no request retries beyond it
+
+
+@contextmanager
+def answer_within(seconds: float, setting: str = _PATIENCE) -> Iterator[None]:
+    """Every request in this block (all threads) gives up by `seconds` from now, its last attempt included:
+    `clickhaul check` must answer within seconds when a host is down, not after the run's patience. `setting`
+    names what sets the bound, for the message."""
+    global _deadline
+    with _deadline_lock:
+        previous = _deadline
+        moment = time.monotonic() + seconds
+        _deadline = (moment, setting) if previous is None or moment < previous[0] else previous
+    try:
+        yield
+    finally:
+        with _deadline_lock:
+            _deadline = previous
 
 
 @dataclass(frozen=True)
@@ -149,9 +201,17 @@ class HttpClient:
         # Vendors that say "token expired" without a 401 (Mapp: 403 INVALID_TOKEN) name that answer here.
         self.token_expired = token_expired
         self.stats = stats or RequestStats()
+        self.base_url = base_url
+        self._timeout = timeout
+        self._connect_timeout = min(timeout, 15.0)
+        # A host that stayed unreachable through every retry of one request fails the others at once: the run
+        # ends with that one message instead of retrying each of its requests against a dead host.
+        self._unreachable: GaveUp | None = None
+        if limiter is not None:
+            limiter.remember(vendor, base_url)
         self._http = httpx.Client(
             base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            timeout=httpx.Timeout(timeout, connect=self._connect_timeout),
             headers={"User-Agent": "clickhaul", **(headers or {})},
             # httpx ignores `limits` when given a transport: the default one carries them, and TCP_NODELAY so a
             # request body written after its headers does not wait for a delayed ACK.
@@ -185,15 +245,32 @@ class HttpClient:
         authenticate: bool = True,
         retry: RetryPolicy | None = None,
     ) -> Any:
-        """Send one logical request, retrying transient failures; return the parsed (and checked) answer."""
+        """Send one logical request, retrying transient failures; return the parsed (and checked) answer.
+
+        Bounded by the policy's attempts and time, the last attempt's timeout included (and by `answer_within`)."""
         policy = retry or self.retry
+        if self._unreachable is not None:
+            raise self._unreachable
         refreshes = free = 0
+        failures: list[BaseException] = []
+        began = time.monotonic()
+        deadline, setting = began + policy.max_elapsed_seconds, _PATIENCE
+        if _deadline is not None and _deadline[0] < deadline:
+            deadline, setting = _deadline
 
         def attempt() -> Any:
             nonlocal refreshes, free
             while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= _LAST_ATTEMPT_SECONDS:
+                    raise failures[-1] if failures else TransientError("no time left for an attempt")
                 try:
-                    return self._send_once(method, url, params, json_body, data, headers, parse, check, authenticate)
+                    return self._send_once(
+                        method, url, params, json_body, data, headers, parse, check, authenticate, remaining
+                    )
+                except (TransientError, RateLimitedError) as error:
+                    failures.append(error)
+                    raise
                 except TokenExpired:
                     # More than one renewal: with many requests in flight, the token renewed for this one can
                     # be ended (by the vendor, or by a re-login elsewhere) before its repeat arrives.
@@ -206,23 +283,34 @@ class HttpClient:
                         raise  # renewed elsewhere again and again: the vendor ends every token at once
 
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type((TransientError, RateLimitedError)),
-            stop=tenacity.stop_after_attempt(policy.max_attempts)
-            | tenacity.stop_after_delay(policy.max_elapsed_seconds),
-            wait=lambda state: self._backoff(state, policy),
+            retry=tenacity.retry_if_exception(_retryable),
+            stop=tenacity.stop_any(
+                tenacity.stop_after_attempt(policy.max_attempts),
+                tenacity.stop_after_delay(policy.max_elapsed_seconds),
+                _StopBy(deadline),
+            ),
+            wait=lambda state: min(self._backoff(state, policy), max(0.0, deadline - time.monotonic())),
             sleep=self.clock.sleep,
             before_sleep=self._before_sleep,
             reraise=True,
         )
         try:
             return retrying(attempt)
+        except (GaveUp, StillRateLimited):
+            raise
         except RateLimitedError as error:
-            raise RateLimitedError(
+            raise StillRateLimited(
                 f"{self.vendor}: still rate limited after {policy.max_attempts} attempts: {error}",
                 error.retry_after,
             ) from None
         except TransientError as error:
-            raise TransientError(f"{self.vendor}: gave up after retries: {error}") from None
+            gave_up = GaveUp(
+                f"{self.vendor}: gave up on {self.base_url} after {time.monotonic() - began:.0f} s of retries "
+                f"({error}); {setting}"
+            )
+            if getattr(error, "unreachable", False):
+                self._unreachable = gave_up
+            raise gave_up from None
 
     def get(self, url: str, **kwargs: Any) -> Any:
         return self.request("GET", url, **kwargs)
@@ -241,6 +329,7 @@ class HttpClient:
         parse: ParseMode,
         check: Callable[[Any], Any] | None,
         authenticate: bool,
+        remaining: float | None = None,
     ) -> Any:
         request_headers = dict(headers or {})
         if authenticate and self.auth is not None:
@@ -249,12 +338,18 @@ class HttpClient:
         try:
             self.stats.add(requests=1)
             current_monitor().count(requests=1)
+            timeout: Any = httpx.USE_CLIENT_DEFAULT
+            if remaining is not None and remaining < self._timeout:
+                timeout = httpx.Timeout(remaining, connect=min(self._connect_timeout, remaining))
             try:
                 response = self._http.request(
-                    method, url, params=params, json=json_body, data=data, headers=request_headers
+                    method, url, params=params, json=json_body, data=data, headers=request_headers, timeout=timeout
                 )
             except httpx.TransportError as error:  # refused, reset, dropped mid-body, timed out
-                raise TransientError(f"{type(error).__name__}: {redact(str(error))}") from None
+                failure = TransientError(f"{type(error).__name__}: {redact(str(error)) or 'no answer'}")
+                # Nobody listens, or nobody answers: the host, not this request, is the problem.
+                failure.unreachable = isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout))  # type: ignore[attr-defined]
+                raise failure from None
         finally:
             if slot is not None and self.limiter is not None:
                 self.limiter.release(slot)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
+from dlt.sources import DltResource
 
 from .clock import today_in
 from .errors import ConfigError
@@ -51,14 +52,32 @@ class DayCursor:
         if interval is not None:
             return DayPlan(resource, dict.fromkeys(names, interval), moves=False)
         state = dlt.current.resource_state(resource)
-        today = today_in(tz)
         spans = {}
         for name in names:
-            mark = watermark(state, name)
-            first = self.start_date if mark is None else max(self.start_date, mark - dt.timedelta(self.lookback_days))
-            if first <= today:
-                spans[name] = (first, today)
+            span = self.span(watermark(state, name), tz)
+            if span is not None:
+                spans[name] = span
         return DayPlan(resource, spans, moves=True)
+
+    def span(self, mark: dt.date | None, tz: str) -> tuple[dt.date, dt.date] | None:
+        """A scheduled run's days for an entity with watermark `mark` (None: new, from `start_date`)."""
+        today = today_in(tz)
+        first = self.start_date if mark is None else max(self.start_date, mark - dt.timedelta(self.lookback_days))
+        return (first, today) if first <= today else None
+
+    def attach(self, resource: DltResource) -> DltResource:
+        """Tag `resource` as day-based, so tools can plan its days without running it (`clickhaul run --dry-run`)."""
+        setattr(resource, _ATTRIBUTE, self)
+        return resource
+
+
+_ATTRIBUTE = "clickhaul_day_cursor"
+
+
+def day_cursor_of(resource: Any) -> DayCursor | None:
+    """The DayCursor of a day-based resource, None for the others."""
+    cursor = getattr(resource, _ATTRIBUTE, None)
+    return cursor if isinstance(cursor, DayCursor) else None
 
 
 @dataclass

@@ -5,21 +5,36 @@ not model: Webtrekk counts every request in a sliding window on its side, and a 
 oldest one leaves the client's window can still land inside the server's. So each request's slot is stamped
 with the time its answer arrived (the server saw it before that), and a server refusal blocks every caller
 for the window it names. One limiter is shared by all threads of a vendor.
+
+The next process must not pay for what this one did: `clickhaul check` and then `clickhaul run` on the same
+account are one sender to the vendor. So a limiter on the system clock keeps the recent request times of its
+account in a small file under dlt's data directory (`RateMemory`), and starts from them.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from .clock import SYSTEM_CLOCK, Clock
+from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .errors import ConfigError
 from .monitor import current_monitor
 
+log = logging.getLogger("clickhaul.ratelimit")
+
 _PENDING_POLL_SECONDS = 0.005
+MEMORY_ENV = "CLICKHAUL_RATE_LIMIT_MEMORY"  # "off": every process starts with an empty limiter
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,71 @@ class _Slot:
     stamp: float | None = None  # None while the request is in flight
 
 
+class RateMemory:
+    """Recent request times (wall clock) of one account, shared by every process through one small JSON file:
+    `{"requests": [[time, pid], ...], "blocked_until": time}`. Read and written under an exclusive lock, replaced
+    atomically; entries older than the longest window are dropped on every write."""
+
+    def __init__(self, path: Path, horizon: float) -> None:
+        self.path = path
+        self.horizon = horizon
+        self.pid = os.getpid()
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, Any]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                try:
+                    data = json.loads(self.path.read_text())
+                except (OSError, ValueError):
+                    data = {}
+                yield data if isinstance(data, dict) else {}
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write(self, data: dict[str, Any], now: float) -> None:
+        data["requests"] = [entry for entry in data.get("requests") or [] if entry[0] > now - self.horizon]
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".ratelimit-")
+        with os.fdopen(handle, "w") as file:
+            json.dump(data, file)
+        os.replace(temporary, self.path)
+
+    def others(self, now: float) -> tuple[list[float], float]:
+        """Request times of other processes within the horizon, and until when the vendor blocks the account."""
+        try:
+            with self._locked() as data:
+                requests = [
+                    float(stamp)
+                    for stamp, pid in data.get("requests") or []
+                    if pid != self.pid and float(stamp) > now - self.horizon
+                ]
+                return requests, float(data.get("blocked_until") or 0.0)
+        except OSError as error:  # a read-only home, a full disk: pacing goes on with what this process knows
+            log.debug("rate-limit memory %s unreadable: %s", self.path, error)
+            return [], 0.0
+
+    def record(self, stamp: float | None = None, blocked_until: float | None = None, now: float = 0.0) -> None:
+        try:
+            with self._locked() as data:
+                if stamp is not None:
+                    data.setdefault("requests", []).append([stamp, self.pid])
+                if blocked_until is not None:
+                    data["blocked_until"] = max(float(data.get("blocked_until") or 0.0), blocked_until)
+                self._write(data, now)
+        except OSError as error:
+            log.debug("rate-limit memory %s not written: %s", self.path, error)
+
+
+def memory_path(*identity: object) -> Path:
+    """`<dlt data dir>/clickhaul/ratelimits/<hash of the account>.json`: the hash keeps secrets out of the name."""
+    from dlt.common.runtime import run_context
+
+    digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:32]
+    return Path(run_context.active().data_dir) / "clickhaul" / "ratelimits" / f"{digest}.json"
+
+
 @dataclass
 class LimiterStats:
     waits: int = 0
@@ -65,18 +145,48 @@ class RateLimiter:
     windows: Sequence[Window]
     clock: Clock = SYSTEM_CLOCK
     stats: LimiterStats = field(default_factory=LimiterStats)
+    # What identifies the account beyond the vendor and host (Webtrekk counts per user): part of the memory key.
+    account: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._slots: deque[_Slot] = deque()
         self._blocked_until = 0.0
         self._horizon = max((w.seconds for w in self.windows), default=0.0)
+        self.memory: RateMemory | None = None
+        self._seen: set[float] = set()  # other processes' request times already taken in
+
+    def remember(self, vendor: str, base_url: str) -> None:
+        """Share the account's recent requests with other processes (system clock only: a test's fake clock
+        has no meaning outside its process)."""
+        if self.memory is not None or not self.windows or not isinstance(self.clock, SystemClock):
+            return
+        if os.environ.get(MEMORY_ENV, "").strip().lower() in ("off", "0", "false", "no"):
+            return
+        self.memory = RateMemory(memory_path(vendor, base_url, *self.account), self._horizon)
+
+    def _take_in_others(self, now: float) -> None:
+        """Requests other processes made (or the vendor's block they met) count as if made here."""
+        if self.memory is None:
+            return
+        wall = self.clock.time()
+        requests, blocked_until = self.memory.others(wall)
+        for stamp in requests:
+            if stamp not in self._seen:
+                self._seen.add(stamp)
+                self._slots.appendleft(_Slot(now - (wall - stamp)))
+        if self._seen:
+            self._slots = deque(sorted(self._slots, key=lambda slot: -1e18 if slot.stamp is None else slot.stamp))
+            self._seen = {stamp for stamp in self._seen if stamp > wall - self._horizon}
+        if blocked_until > wall:
+            self._blocked_until = max(self._blocked_until, now + (blocked_until - wall))
 
     def acquire(self) -> _Slot:
         """Block until every window has room, then take a slot."""
         waited = 0.0
         while True:
             with self._lock:
+                self._take_in_others(self.clock.monotonic())
                 delay = self._delay(self.clock.monotonic())
                 if delay <= 0:
                     slot = _Slot()
@@ -92,6 +202,9 @@ class RateLimiter:
     def release(self, slot: _Slot) -> None:
         with self._lock:
             slot.stamp = self.clock.monotonic()
+        if self.memory is not None:
+            wall = self.clock.time()
+            self.memory.record(stamp=wall, now=wall)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -106,6 +219,9 @@ class RateLimiter:
         with self._lock:
             self.stats.penalties += 1
             self._blocked_until = max(self._blocked_until, self.clock.monotonic() + seconds)
+        if self.memory is not None:
+            wall = self.clock.time()
+            self.memory.record(blocked_until=wall + seconds, now=wall)
 
     def _delay(self, now: float) -> float:
         while self._slots and self._slots[0].stamp is not None and self._slots[0].stamp <= now - self._horizon:

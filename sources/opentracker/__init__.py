@@ -185,7 +185,8 @@ def sessions_resource(reader: SessionReader, days: DayCursor, unit: WindowUnit) 
         yield from reader.windows(sorted(jobs, key=lambda job: job[1].start))  # window by window, sites side by side
         plan.complete()
 
-    return dlt.resource(sessions, name=TABLE, write_disposition="merge", primary_key="session_id", columns=hints())
+    resource = dlt.resource(sessions, name=TABLE, write_disposition="merge", primary_key="session_id", columns=hints())
+    return days.attach(resource)
 
 
 def sessions_by_user(reader: SessionReader) -> DltResource:

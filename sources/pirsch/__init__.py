@@ -224,13 +224,15 @@ def stats_resource(stats: StatsReader, endpoint: Endpoint, days: DayCursor) -> D
         yield from batched(fan_out(jobs, read, stats.workers, f"pirsch_{endpoint.table}"))
         plan.complete()
 
-    return dlt.resource(
-        load,
-        name=endpoint.table,
-        write_disposition="merge",
-        primary_key=table.primary_key,
-        columns=table.hints(),
-        parallelized=True,
+    return days.attach(
+        dlt.resource(
+            load,
+            name=endpoint.table,
+            write_disposition="merge",
+            primary_key=table.primary_key,
+            columns=table.hints(),
+            parallelized=True,
+        )
     )
 
 

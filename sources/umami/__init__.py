@@ -521,13 +521,15 @@ def day_resource(
     if name == "sessions":
         # A session with events on two days is listed in both windows: of one load's rows, keep the later day's.
         columns["day"]["dedup_sort"] = "desc"
-    return dlt.resource(
-        load,
-        name=name,
-        write_disposition="merge",
-        primary_key=table.primary_key,
-        columns=columns,
-        parallelized=True,
+    return days.attach(
+        dlt.resource(
+            load,
+            name=name,
+            write_disposition="merge",
+            primary_key=table.primary_key,
+            columns=columns,
+            parallelized=True,
+        )
     )
 
 
@@ -593,13 +595,15 @@ def report_resource(
             monitor.advance(report.table, rows=len(rows))
         plan.complete()
 
-    return dlt.resource(
-        load,
-        name=report.table,
-        write_disposition="merge",
-        primary_key=table.primary_key,
-        columns=table.hints(),
-        parallelized=True,
+    return days.attach(
+        dlt.resource(
+            load,
+            name=report.table,
+            write_disposition="merge",
+            primary_key=table.primary_key,
+            columns=table.hints(),
+            parallelized=True,
+        )
     )
 
 

@@ -532,7 +532,7 @@ def export_resource(
                     yield from pages(client, {**params, **dates}, stamp)
         plan.complete()
 
-    return dlt.resource(load_days, name=export.table, write_disposition="merge")
+    return settings.days.attach(dlt.resource(load_days, name=export.table, write_disposition="merge"))
 
 
 # -- analyses and reports -----------------------------------------------------------------------------------
@@ -571,7 +571,7 @@ def analysis_resource(session: Session, analysis: AnalysisEntry, settings: Setti
                 monitor.advance(analysis.table, rows=rows_seen)
         plan.complete()
 
-    return dlt.resource(load, name=analysis.table, write_disposition="merge")
+    return settings.days.attach(dlt.resource(load, name=analysis.table, write_disposition="merge"))
 
 
 def report_resource(session: Session, report: ReportEntry, settings: Settings) -> DltResource:
@@ -625,7 +625,7 @@ def report_resource(session: Session, report: ReportEntry, settings: Settings) -
                 monitor.advance(report.table, rows=rows_seen)
         plan.complete()
 
-    return dlt.resource(load, name=report.table, write_disposition="merge")
+    return settings.days.attach(dlt.resource(load, name=report.table, write_disposition="merge"))
 
 
 # -- check -----------------------------------------------------------------------------------------------------

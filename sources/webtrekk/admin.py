@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 from dlt.common.configuration.inject import with_config
 
 from sources.common.config import check_base_url, require
@@ -20,8 +16,6 @@ from sources.common.redact import register_secrets
 
 from .client import WebtrekkClient, rate_limit_pairs
 from .settings import DEFAULT_BASE_URL, IMPORT_CHUNK_ROWS, UPLOAD_TYPES, VENDOR
-
-_TABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 @with_config(sections=("sources", "webtrekk"))
@@ -60,51 +54,18 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def read_table(database: str | Path, table: str) -> UploadTable:
+def upload_from(columns: Sequence[str], titles: Mapping[str, str], rows: Iterable[Sequence[Any]]) -> UploadTable:
     """A loaded table as importData wants it: the vendor's titles as header row, every cell a string.
 
     Titles come from the column descriptions dlt stored (export tables keep the original header there); when a
     table has descriptions, only the described columns are sent, so clickhaul's own columns (`day`, ...) stay home.
-    """
-    match = _TABLE.match(table)
-    if not match:
-        raise ConfigError(f"--table {table!r} must be DATASET.TABLE, e.g. webtrekk.export_content_categories")
-    dataset, name = match.groups()
-    path = Path(database)
-    if not path.exists():
-        raise ConfigError(f"--database {database}: no such DuckDB file (load one with `clickhaul run webtrekk`)")
-    with duckdb.connect(str(path), read_only=True) as connection:
-        columns = [
-            row[0]
-            for row in connection.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "order by ordinal_position",
-                [dataset, name],
-            ).fetchall()
-            if not row[0].startswith("_dlt")
-        ]
-        if not columns:
-            raise ConfigError(f"--table {table}: no such table in {database}")
-        titles = _descriptions(connection, dataset, name)
-        if titles:
-            columns = [column for column in columns if column in titles]
-        quoted = ", ".join(f'"{column}"' for column in columns)
-        rows = connection.execute(f'select {quoted} from "{dataset}"."{name}" order by {quoted}').fetchall()
-    header = [titles.get(column, column) for column in columns]
-    return UploadTable(header, [[_cell(value) for value in row] for row in rows])
-
-
-def _descriptions(connection: duckdb.DuckDBPyConnection, dataset: str, table: str) -> dict[str, str]:
-    try:
-        found = connection.execute(
-            f'select schema from "{dataset}"."_dlt_version" order by inserted_at desc limit 1'
-        ).fetchone()
-    except duckdb.Error:
-        return {}
-    if not found:
-        return {}
-    columns = (json.loads(found[0]).get("tables", {}).get(table) or {}).get("columns") or {}
-    return {name: column["description"] for name, column in columns.items() if column.get("description")}
+    `rows` hold the values of `columns` in that order."""
+    names = [column for column in columns if not column.startswith("_dlt")]
+    if titles:
+        names = [column for column in names if column in titles]
+    positions = [list(columns).index(column) for column in names]
+    header = [titles.get(column, column) for column in names]
+    return UploadTable(header, [[_cell(row[position]) for position in positions] for row in rows])
 
 
 def push_rows(

@@ -1007,7 +1007,7 @@ def windowed_resource(
                 monitor.advance(table, rows=count)
         plan.complete()
 
-    return dlt.resource(load, name=table, write_disposition="merge")
+    return days.attach(dlt.resource(load, name=table, write_disposition="merge"))
 
 
 def query_resource(

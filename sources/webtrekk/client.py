@@ -76,7 +76,7 @@ class WebtrekkClient:
         self._login = login
         self._password = password
         self.windows: list[Window] = parse_windows(rate_limits)
-        self.limiter = RateLimiter(self.windows, clock)
+        self.limiter = RateLimiter(self.windows, clock, account=(customer_id, login))  # Webtrekk counts per user
         origin, self.path = split_endpoint(base_url)
         self.http = HttpClient(VENDOR, origin, limiter=self.limiter, retry=retry, clock=clock, timeout=timeout)
         self._token: str | None = None

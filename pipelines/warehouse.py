@@ -1,0 +1,291 @@
+"""Where the warehouse is, by one rule for every command, and how a command reads a table from it.
+
+The rule (`resolve_warehouse`): `--database PATH` or `--destination NAME` if given; otherwise dlt's configured
+`[destination.duckdb] credentials` (`DESTINATION__DUCKDB__CREDENTIALS`); otherwise `<pipeline>.duckdb` in the
+working directory of this command. A relative path is always taken against the working directory of this command:
+dlt itself would take it against the directory the pipeline was first run in, which is how runs started elsewhere
+ended up writing into another directory's file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dlt
+import pyarrow as pa
+
+from destinations.matomo import split_table
+from sources.common.errors import ClickhaulError, ConfigError
+from sources.common.redact import redact
+
+DUCKDB = "duckdb"
+DUCKDB_CREDENTIALS_KEY = "destination.duckdb.credentials"
+DUCKDB_CREDENTIALS_ENV = "DESTINATION__DUCKDB__CREDENTIALS"
+# dbt and the report read every source at once, so no single pipeline names their file: the demo's file it is.
+SHARED_DEFAULT = "clickhaul_demo"
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """A resolved warehouse: a DuckDB file (`path`) or another dlt destination (credentials from dlt config)."""
+
+    destination: str
+    path: Path | None
+    origin: str  # why this one: the flag, the config key, or the pipeline default
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return f"DuckDB file {self.path}"
+        return f"{self.destination} {configured_location(self.destination)}".rstrip()
+
+    def dlt_destination(self) -> Any:
+        """What `dlt.pipeline(destination=...)` gets: an explicit absolute file for DuckDB, else the name."""
+        if self.path is not None:
+            return dlt.destinations.duckdb(str(self.path))
+        return self.destination
+
+    def missing_hint(self) -> str:
+        """Why a file is not there and how to point at the right one (run writes it by this same rule)."""
+        return (
+            f"{self.describe()} ({self.origin}) does not exist: `clickhaul run` loads into the file "
+            f"[destination.duckdb] credentials / {DUCKDB_CREDENTIALS_ENV} names, else into <pipeline>.duckdb in its "
+            "working directory; set the variable for every command, or pass --database PATH"
+        )
+
+
+def configured_duckdb() -> tuple[str, str] | None:
+    """dlt's `[destination.duckdb] credentials` (a path, or a table with `database`), and where it was found."""
+    value: Any = os.environ.get(DUCKDB_CREDENTIALS_ENV)
+    origin = DUCKDB_CREDENTIALS_ENV
+    if not value:
+        origin = f"[{DUCKDB_CREDENTIALS_KEY.rpartition('.')[0]}] credentials"
+        for provider in (dlt.secrets, dlt.config):
+            try:
+                value = provider.get(DUCKDB_CREDENTIALS_KEY)
+            except Exception:  # unreadable TOML is dlt's to report, on the run itself
+                value = None
+            if value:
+                break
+    if isinstance(value, dict):
+        value = value.get("database")
+    return (str(value), origin) if value else None
+
+
+def resolve_warehouse(
+    pipeline: str,
+    *,
+    database: str | os.PathLike[str] | None = None,
+    destination: str | None = None,
+    default_name: str | None = None,
+    pipelines_dir: str | None = None,
+) -> Warehouse:
+    """The warehouse of `pipeline` by the one rule; `default_name` replaces `<pipeline>` in the default file."""
+    if database:
+        if destination not in (None, DUCKDB):
+            raise ConfigError(f"--database names a DuckDB file: leave out --destination {destination}, or --database")
+        return Warehouse(DUCKDB, absolute(str(database)), "--database")
+    if destination not in (None, DUCKDB):
+        return Warehouse(str(destination), None, "--destination")
+    configured = configured_duckdb()
+    if configured:
+        value, origin = configured
+        if value == ":memory:":
+            raise ConfigError(f"{origin} is :memory:: a warehouse other commands can read must be a file")
+        if value == ":pipeline:":
+            from dlt.common.pipeline import get_dlt_pipelines_dir
+
+            folder = Path(pipelines_dir or get_dlt_pipelines_dir()) / pipeline
+            return Warehouse(DUCKDB, folder / f"{pipeline}.duckdb", origin)
+        return Warehouse(DUCKDB, absolute(value), origin)
+    name = default_name or pipeline
+    return Warehouse(DUCKDB, absolute(f"{name}.duckdb"), f"the default of {name} in the working directory")
+
+
+def absolute(path: str) -> Path:
+    return (Path.cwd() / Path(path).expanduser()).resolve()
+
+
+def configured_location(destination: str) -> str:
+    """`database on host:port` from dlt's `destination.<name>.credentials`, never the password."""
+    try:
+        value: Any = dlt.secrets.get(f"destination.{destination}.credentials")
+    except Exception:
+        return ""
+    if isinstance(value, dict):
+        host, name = value.get("host"), value.get("database")
+        return f"database {name} on {host}" if host or name else ""
+    if not isinstance(value, str) or "://" not in value:
+        return ""
+    parts = urlsplit(value)
+    where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    return f"database {parts.path.lstrip('/') or '?'} on {where}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class WarehouseTables:
+    """One dataset of a warehouse, read with SQL: a DuckDB connection, or dlt's SQL client for any other."""
+
+    def __init__(self, warehouse: Warehouse, dataset: str, connection: Any = None, client: Any = None) -> None:
+        self.warehouse = warehouse
+        self.dataset = dataset
+        self.connection = connection  # duckdb.DuckDBPyConnection for a DuckDB file
+        self._client = client
+
+    def qualified(self, table: str) -> str:
+        if self._client is not None:
+            return str(self._client.make_qualified_table_name(table))
+        return f"{_quoted(self.dataset)}.{_quoted(table)}"
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        if self._client is not None:
+            return list(self._client.execute_sql(sql) or [])
+        return list(self.connection.execute(sql).fetchall())
+
+    def columns(self, table: str) -> list[str]:
+        return [
+            str(row[0])
+            for row in self.fetch(
+                "select column_name from information_schema.columns where table_schema = "
+                f"{_literal(self.dataset)} and table_name = {_literal(table)} order by ordinal_position"
+            )
+        ]
+
+    def tables(self) -> list[str]:
+        return [
+            str(row[0])
+            for row in self.fetch(
+                "select table_name from information_schema.tables where table_schema = "
+                f"{_literal(self.dataset)} order by 1"
+            )
+        ]
+
+    def count(self, table: str) -> int:
+        return int(self.fetch(f"select count(*) from {self.qualified(table)}")[0][0])
+
+    def descriptions(self, table: str) -> dict[str, str]:
+        """Column descriptions of the dlt schema stored with the data (Webtrekk keeps the vendor's titles there)."""
+        if "_dlt_version" not in self.tables():
+            return {}
+        found = self.fetch(f"select schema from {self.qualified('_dlt_version')} order by inserted_at desc limit 1")
+        if not found:
+            return {}
+        columns = (json.loads(found[0][0]).get("tables", {}).get(table) or {}).get("columns") or {}
+        return {name: column["description"] for name, column in columns.items() if column.get("description")}
+
+    def chunks(
+        self, table: str, *, columns: Sequence[str] | None = None, order: Sequence[str] = (), chunk_rows: int = 10_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The table's rows in chunks of at most `chunk_rows`, in `order`: memory holds one chunk at a time."""
+        listed = ", ".join(_quoted(column) for column in columns) if columns else "*"
+        order_sql = f" order by {', '.join(_quoted(column) for column in order)}" if order else ""
+        sql = f"select {listed} from {self.qualified(table)}{order_sql}"
+        if self._client is None:
+            cursor = self.connection.cursor()
+            try:
+                for batch in cursor.sql(sql).to_arrow_reader(chunk_rows):
+                    if batch.num_rows:
+                        yield batch.to_pylist()
+            finally:
+                cursor.close()
+            return
+        with self._client.execute_query(sql) as cursor:
+            for part in cursor.iter_arrow(chunk_size=chunk_rows):
+                if isinstance(part, (pa.Table, pa.RecordBatch)) and part.num_rows:
+                    yield part.to_pylist()
+
+
+@contextmanager
+def open_dataset(warehouse: Warehouse, dataset: str, *, read_only: bool = True) -> Iterator[WarehouseTables]:
+    """A dataset of the warehouse for reading; a DuckDB file is waited for while another process holds it."""
+    if warehouse.path is not None:
+        from .duckdb_files import connect
+
+        if not warehouse.path.exists():
+            raise ConfigError(warehouse.missing_hint())
+        connection = connect(warehouse.path, read_only=read_only)
+        try:
+            yield WarehouseTables(warehouse, dataset, connection=connection)
+        finally:
+            connection.close()
+        return
+    client = _sql_client(warehouse, dataset)
+    try:
+        yield WarehouseTables(warehouse, dataset, client=client)
+    finally:
+        client.close_connection()
+
+
+def _sql_client(warehouse: Warehouse, dataset: str) -> Any:
+    """dlt's SQL client of the destination, connected; a missing credential or a refusal is one message."""
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+    try:
+        client = dlt.dataset(warehouse.dlt_destination(), dataset).sql_client
+        client.open_connection()
+    except ConfigFieldMissingException:
+        variable = f"DESTINATION__{warehouse.destination.upper()}__CREDENTIALS"
+        raise ConfigError(
+            f"credentials of destination {warehouse.destination} are not set: set {variable} or "
+            f"[destination.{warehouse.destination}] credentials in .dlt/secrets.toml"
+        ) from None
+    except Exception as error:
+        raise ClickhaulError(
+            f"cannot read dataset {dataset} of {warehouse.describe()}: {first_line(redact(str(error)))}"
+        ) from None
+    return client
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of a driver's message: whole words, never a cut."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
+
+
+def table_columns(tables: WarehouseTables, table: str) -> list[str]:
+    """The columns of DATASET.TABLE, or one message naming the warehouse and what it holds."""
+    columns = tables.columns(table)
+    if not columns:
+        present = [name for name in tables.tables() if not name.startswith("_dlt")]
+        raise ConfigError(
+            f"table {tables.dataset}.{table} not found in {tables.warehouse.describe()}"
+            + (f": dataset {tables.dataset} holds {', '.join(present[:8])}" if present else "")
+        )
+    return columns
+
+
+@dataclass
+class TableRows:
+    """One table of the warehouse as the push commands read it: columns, row count, rows in chunks."""
+
+    tables: WarehouseTables
+    table: str
+    columns: list[str]
+    total: int
+
+    def chunks(self, order: Sequence[str] = (), chunk_rows: int = 10_000) -> Iterator[list[dict[str, Any]]]:
+        return self.tables.chunks(self.table, order=order, chunk_rows=chunk_rows)
+
+    def descriptions(self) -> dict[str, str]:
+        return self.tables.descriptions(self.table)
+
+
+@contextmanager
+def open_table(warehouse: Warehouse, table: str, *, read_only: bool = True) -> Iterator[TableRows]:
+    """DATASET.TABLE of the warehouse, checked to exist, for reading in chunks."""
+    dataset, name = split_table(table)
+    with open_dataset(warehouse, dataset, read_only=read_only) as tables:
+        columns = table_columns(tables, name)
+        yield TableRows(tables, name, columns, tables.count(name))
