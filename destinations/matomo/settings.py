@@ -18,6 +18,9 @@ RETRY_ATTEMPTS = 6
 RETRY_BASE_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
 CLIENT_ERROR_ATTEMPTS = 3  # HTTP 4xx (other than the first batch's 400) is retried this often, then fatal
+# A batch whose answer never came may still be in the server's hands: read Matomo back only this long after it was
+# sent (a crashed run's batches too). An answered batch (even HTTP 500) is read back at once.
+DEFAULT_RECONCILE_DELAY_SECONDS = 5.0
 
 # What the server accepts for `cdt` (API-NOTES): UTC, not in the future, not older than 20 years, and older
 # than 24 hours only with a token_auth that may write to the site.
@@ -34,6 +37,7 @@ LEDGER_SCHEMA = "matomo"
 REJECTED_TABLE = "matomo_rejected"
 LEDGER_BATCHES_TABLE = "matomo_ledger"
 LEDGER_HITS_TABLE = "matomo_ledger_hits"
+LEDGER_IN_FLIGHT_TABLE = "matomo_ledger_in_flight"
 DEFAULT_LEDGER_DATABASE = "matomo_ledger.duckdb"  # for the dlt destination, which has no database of its own
 
 # Tracking API parameters a row may carry under its own name (the tracking HTTP API document).
