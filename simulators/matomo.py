@@ -23,7 +23,8 @@ held there by tests/matomo/test_contract.py) and API-NOTES.md:
   tracked, then validated when the queue is processed;
 - faults: the harness `Faults` (5xx, dropped connections before or after storing, truncated answers, 429) plus
   `hang_rate` (no answer within `hang_seconds`, nothing stored) and `hold_after_batches` (tests: park requests
-  after N stored batches so a client can be killed at a known point);
+  after N stored batches, before or with `hold_after_storing` after storing them, so a client can be killed at a
+  known point);
 - `hit_cost_seconds` and `cores` make it about as slow as a real server, for benchmarks.
 
 Every stored hit is kept (`hits`) so tests can compare with what was sent.
@@ -144,6 +145,7 @@ class MatomoSimulator(SimulatorServer):
         hang_rate: float = 0.0,
         hang_seconds: float = 2.0,
         hold_after_batches: int | None = None,
+        hold_after_storing: bool = False,
         hit_cost_seconds: float = 0.0,
         cores: int = 2,
         clock: Callable[[], float] = wall_time,
@@ -166,6 +168,7 @@ class MatomoSimulator(SimulatorServer):
         self.hang_rate = hang_rate
         self.hang_seconds = hang_seconds
         self.hold_after_batches = hold_after_batches
+        self.hold_after_storing = hold_after_storing  # park a request once its hits are stored, not before
         # To benchmark against something like a real server: each stored hit costs this much time on one of
         # `cores` (a real Matomo on 2 cores stores ~340 hits/s from one sender, ~700-760 from 2-4).
         self.hit_cost_seconds = hit_cost_seconds
@@ -287,7 +290,7 @@ class MatomoSimulator(SimulatorServer):
             # A real Matomo 5.1.2 answers a body it cannot read as an empty, successful bulk.
             return json_response({"status": "success", "tracked": 0, "invalid": 0})
         token = payload.get("token_auth") or request.query.get("token_auth")
-        if self._hold():
+        if not self.hold_after_storing and self._hold():
             return Response(503, "held")
         if self._draw(self.hang_rate):
             self.hung += 1
@@ -318,6 +321,8 @@ class MatomoSimulator(SimulatorServer):
         answer: dict[str, Any] = {"status": "success", "tracked": len(stored), "invalid": len(invalid_indices)}
         if self.role(token) == "superuser" and requests:
             answer["invalid_indices"] = invalid_indices
+        if self.hold_after_storing and self._hold(stored_already=True):
+            return Response(503, "held after storing")
         return json_response(answer)
 
     def _deadlock(self, stored: list[tuple[dict[str, str], float]], size: int) -> Response:
@@ -373,9 +378,9 @@ class MatomoSimulator(SimulatorServer):
         visits.append(visit)
         return visit
 
-    def _hold(self) -> bool:
+    def _hold(self, stored_already: bool = False) -> bool:
         limit = self.hold_after_batches
-        if limit is None or self.batches_stored < limit:
+        if limit is None or self.batches_stored - int(stored_already) < limit:
             return False
         with self._fault_lock:
             self.held += 1
