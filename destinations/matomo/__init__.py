@@ -37,6 +37,7 @@ from .ledger import Ledger
 from .mappings import MAPPINGS, RowMapping, check_columns, mapping
 from .sender import Pusher, PushOptions, PushSummary
 from .settings import (
+    BUILD_PIECE_ROWS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_LEDGER_DATABASE,
     DEFAULT_RECONCILE_DELAY_SECONDS,
@@ -208,16 +209,25 @@ def _quoted(name: str) -> str:
 
 
 def read_chunks(
-    connection: duckdb.DuckDBPyConnection, relation: str, order: Sequence[str], chunk_rows: int
+    connection: duckdb.DuckDBPyConnection,
+    relation: str,
+    order: Sequence[str],
+    chunk_rows: int,
+    first_piece_rows: int = BUILD_PIECE_ROWS,
 ) -> Iterator[list[dict[str, Any]]]:
-    """The table in chunks of rows, ordered so each visitor's hits are read in time order."""
+    """The table in chunks of rows, ordered so each visitor's hits are read in time order. DuckDB reads
+    `chunk_rows` at a time; they are handed on in pieces of `BUILD_PIECE_ROWS` (the first of `first_piece_rows`,
+    about one batch) so the first batch leaves early and the workers never wait for a whole chunk to be built."""
     order_sql = f" order by {', '.join(_quoted(c) for c in order)}" if order else ""
     cursor = connection.cursor()
+    piece = max(1, min(first_piece_rows, BUILD_PIECE_ROWS))
     try:
         reader = cursor.sql(f"select * from {relation}{order_sql}").to_arrow_reader(chunk_rows)
         for batch in reader:
-            if batch.num_rows:
-                yield batch.to_pylist()
+            start = 0
+            while start < batch.num_rows:
+                yield batch.slice(start, piece).to_pylist()
+                start, piece = start + piece, BUILD_PIECE_ROWS
     finally:
         cursor.close()
 
@@ -269,7 +279,7 @@ def push_table(
             ledger = Ledger(connection, config.tracking_url, new_load_id())
             pusher = Pusher(config.options(), tracker, ledger, now=now)
             summary = pusher.push(
-                read_chunks(connection, relation, order, chunk_rows),
+                read_chunks(connection, relation, order, chunk_rows, config.batch_size),
                 row_mapping,
                 table,
                 key_columns=keys,

@@ -62,7 +62,7 @@ class Flight:
 
     flight_id: str
     source: str
-    sent_at: float  # wall_time() when it was recorded
+    sent_at: float  # wall_time() when it was recorded (queued to a worker), not sent
     hit_ids: Sequence[str]
     requests: Sequence[str]
 

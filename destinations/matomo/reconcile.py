@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+import orjson
+
 from sources.common.clock import today_utc
 
 from .client import MatomoTracker
@@ -58,6 +60,9 @@ def url_path(url: str | None) -> str:
 
 
 def request_params(request: str) -> dict[str, str]:
+    """The parameters of one bulk request: a JSON object (what clickhaul sends) or a query string."""
+    if request.startswith("{"):
+        return {str(name): str(value) for name, value in orjson.loads(request).items()}
     return dict(parse_qsl(request.lstrip("?"), keep_blank_values=True))
 
 

@@ -21,9 +21,11 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from sources.common.clock import today_utc, wall_time
 from sources.common.errors import TransientError
@@ -57,7 +59,7 @@ class PushOptions:
 class Hit:
     hit_id: str
     visitor: str  # the shard key
-    request: str  # "?idsite=1&url=...": one request of the bulk body
+    request: str  # '{"idsite":"1","url":...}': one request of the bulk body, as sent
     row: Mapping[str, Any]  # the source row, for the rejected table
     site: str
     day: str  # the UTC day of `cdt` (YYYY-MM-DD), "" when the hit has none
@@ -145,25 +147,10 @@ class PushSummary:
         return "\n".join(lines)
 
 
-def _quote_table() -> list[str]:
-    """Percent-encoding of every byte, with the unreserved ones left as they are (RFC 3986)."""
-    safe = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
-    return [chr(byte) if byte in safe else f"%{byte:02X}" for byte in range(256)]
-
-
-_QUOTED = _quote_table()
-_SAFE_TEXT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
-
-
-def _quote(text: str) -> str:
-    if _SAFE_TEXT.issuperset(text):
-        return text
-    return "".join([_QUOTED[byte] for byte in text.encode()])
-
-
-def query_string(params: Mapping[str, str]) -> str:
-    """`?a=1&b=x%20y`: one request of a bulk body (most values need no quoting, which is the fast path)."""
-    return "?" + "&".join([f"{_quote(name)}={_quote(value)}" for name, value in params.items()])
+def encode_request(params: Mapping[str, str]) -> str:
+    """One request of a bulk body as a JSON object of parameters (as Matomo's own log importer sends them):
+    encoded once, kept as it is in the ledger while in flight, and joined into the body without re-encoding."""
+    return orjson.dumps(params).decode()
 
 
 def json_row(row: Mapping[str, Any]) -> str:
@@ -182,6 +169,45 @@ def batch_hash(hit_ids: Sequence[str]) -> str:
 
 class _Stop(Exception):
     pass
+
+
+Launched = tuple[list[Hit], Flight]
+
+
+class LedgerWriter:
+    """One thread that writes acknowledged batches to the ledger, off the workers' path between two sends."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], object] | None] = queue.Queue()
+        self._errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="matomo-ledger", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._errors and job.__name__ != "set":
+                continue
+            try:
+                job()
+            except BaseException as error:
+                self._errors.append(error)
+
+    def submit(self, job: Callable[[], object]) -> None:
+        self._jobs.put(job)
+
+    def wait(self) -> None:
+        """Until every write submitted so far is done (or failed: then raise its error)."""
+        done = threading.Event()
+        self._jobs.put(done.set)
+        done.wait()
+        if self._errors:
+            raise self._errors[0]
+
+    def close(self, errors: list[BaseException]) -> None:
+        """Wait for every write; its first failure joins `errors`."""
+        self._jobs.put(None)
+        self._thread.join()
+        errors.extend(self._errors)
 
 
 class Pusher:
@@ -254,7 +280,7 @@ class Pusher:
                 params["pv_id"] = pv_id_of(hit_id)
             visitor = next((params[key] for key in _VISITOR_KEYS if key in params), "")
             cdt = params.get("cdt", "")
-            hits.append(Hit(hit_id, visitor, query_string(params), source_row, params["idsite"], cdt[:10]))
+            hits.append(Hit(hit_id, visitor, encode_request(params), source_row, params["idsite"], cdt[:10]))
         summary.add(
             hits=len(candidates),
             already_acknowledged=len(known),
@@ -279,26 +305,36 @@ class Pusher:
         monitor.task(self.progress_task, total_rows)
         began = time.monotonic()
         requests_before, retries_before = self.tracker.stats.requests, self.tracker.stats.retries
+        self.writer = LedgerWriter()
         try:
             self.recover(source, summary)  # before reading: these hits are not in the ledger yet
+            self.writer.wait()
             self.ledger.prepare(source)
             self._run(chunks, row_mapping, source, keys, summary)
         finally:
+            errors: list[BaseException] = []
+            self.writer.close(errors)
             summary.seconds = time.monotonic() - began
             summary.requests = self.tracker.stats.requests - requests_before
             summary.retried = self.tracker.stats.retries - retries_before
+        if errors:
+            raise errors[0]
         return summary
 
     def recover(self, source: str, summary: PushSummary) -> None:
         """Settle the batches a crashed or failed run left in flight: what Matomo holds of them enters the ledger,
         the rest is sent now, oldest first, before any newer hit of their visitors."""
-        for flight in self.ledger.in_flight(source):
+        flights = self.ledger.in_flight(source)
+        if flights:
+            # A batch may have been sent the moment before the crash (the ledger knows when it was queued, not
+            # when it left): give the server `reconcile_delay` from now, as after a lost answer.
+            self._wait_until(wall_time() + self.options.reconcile_delay)
+        for flight in flights:
             hits = [
                 Hit(hit_id, "", request, {}, params.get("idsite", ""), params.get("cdt", "")[:10])
                 for hit_id, request in zip(flight.hit_ids, flight.requests, strict=True)
                 for params in (request_params(request),)
             ]
-            self._wait_until(flight.sent_at + self.options.reconcile_delay)
             missing = self._reconcile(flight, hits, summary, lost_answers=0)
             summary.add(recovered_batches=1)
             if missing:
@@ -314,7 +350,7 @@ class Pusher:
     ) -> None:
         options = self.options
         monitor = current_monitor()
-        queues: list[queue.Queue[list[Hit] | None]] = [
+        queues: list[queue.Queue[Launched | None]] = [
             queue.Queue(maxsize=QUEUE_BATCHES_PER_WORKER) for _ in range(options.workers)
         ]
         threads = [
@@ -336,12 +372,12 @@ class Pusher:
                     shard = shard_of(hit.visitor, options.workers) if options.workers > 1 else 0
                     buffers[shard].append(hit)
                     if len(buffers[shard]) >= options.batch_size:
-                        self._put(queues[shard], buffers[shard])
+                        self._put(queues[shard], self._launch(buffers[shard], source))
                         buffers[shard] = []
                 monitor.advance(self.progress_task, windows=len(rows), rows=len(rows))
             for shard, buffer in enumerate(buffers):
                 if buffer:
-                    self._put(queues[shard], buffer)
+                    self._put(queues[shard], self._launch(buffer, source))
         except _Stop:
             pass
         except BaseException as error:
@@ -355,7 +391,12 @@ class Pusher:
         if self._errors:
             raise self._errors[0]
 
-    def _put(self, q: queue.Queue[list[Hit] | None], batch: list[Hit]) -> None:
+    def _launch(self, batch: list[Hit], source: str) -> Launched:
+        """Record a batch in flight as it is queued (the reader's time, not the worker's): between two batches a
+        worker then writes nothing to the ledger before sending."""
+        return batch, self.ledger.launch(source, [hit.hit_id for hit in batch], [hit.request for hit in batch])
+
+    def _put(self, q: queue.Queue[Launched | None], batch: Launched) -> None:
         while True:
             if self._stop.is_set():
                 raise _Stop()
@@ -365,7 +406,7 @@ class Pusher:
             except queue.Full:
                 continue
 
-    def _put_final(self, q: queue.Queue[list[Hit] | None]) -> None:
+    def _put_final(self, q: queue.Queue[Launched | None]) -> None:
         while True:
             try:
                 q.put(None, timeout=0.2)
@@ -373,25 +414,33 @@ class Pusher:
             except queue.Full:
                 if self._stop.is_set():  # the worker is draining; make room
                     try:
-                        q.get_nowait()
+                        dropped = q.get_nowait()
                     except queue.Empty:
-                        pass
+                        continue
+                    if dropped is not None:
+                        self.ledger.settle(dropped[1], None)  # never sent: nothing to read back next time
 
-    def _work(self, q: queue.Queue[list[Hit] | None], summary: PushSummary, source: str) -> None:
+    def _work(self, q: queue.Queue[Launched | None], summary: PushSummary, source: str) -> None:
         while True:
-            batch = q.get()
-            if batch is None:
+            launched = q.get()
+            if launched is None:
                 return
+            batch, flight = launched
             if self._stop.is_set():
-                continue  # sending past a failed batch would break its visitors' order: the next run sends it
+                # Sending past a failed batch would break its visitors' order: the next run sends it.
+                self.ledger.settle(flight, None)
+                continue
             try:
-                self._deliver(batch, summary, source)
+                self._deliver(batch, summary, source, flight=flight)
             except BaseException as error:
                 self._errors.append(error)
                 self._stop.set()
 
     # -- one batch, until Matomo holds all of it --------------------------------------------------------
-    def _deliver(self, batch: list[Hit], summary: PushSummary, source: str, resending: bool = False) -> None:
+    def _deliver(
+        self, batch: list[Hit], summary: PushSummary, source: str, *, flight: Flight | None = None,
+        resending: bool = False,
+    ) -> None:  # fmt: skip
         """Send `batch` until every hit of it is in Matomo (or reported invalid); each send recorded in flight
         first. An unknown outcome is read back, and only the hits Matomo lacks go out again."""
         pending = batch
@@ -400,7 +449,9 @@ class Pusher:
         attempts = refusals = 0
         while pending:
             attempts += 1
-            flight = self.ledger.launch(source, [hit.hit_id for hit in pending], [hit.request for hit in pending])
+            if flight is None:
+                flight = self._launch(pending, source)[1]
+            started = wall_time()
             outcome = self.tracker.send(flight.requests, is_first=lambda: not self._acknowledged_any.is_set())
             if outcome.state == "stored":
                 self._stored(flight, pending, outcome, summary, source)
@@ -413,10 +464,11 @@ class Pusher:
             else:
                 summary.add(unknown_outcomes=1, lost_answers=0 if outcome.answered else 1)
                 if not outcome.answered:  # the server may still be working on it
-                    self._wait_until(flight.sent_at + self.options.reconcile_delay)
+                    self._wait_until(started + self.options.reconcile_delay)
                 pending = self._reconcile(flight, pending, summary, lost_answers=0 if outcome.answered else 1)
                 if not pending:
                     return
+            flight = None
             if attempts >= self.tracker.retry.max_attempts:
                 raise TransientError(
                     f"matomo: gave up on a batch after {attempts} attempts ({outcome.reason}); {len(pending)} hit(s) "
@@ -432,14 +484,19 @@ class Pusher:
     def _stored(
         self, flight: Flight, batch: list[Hit], outcome: BulkOutcome, summary: PushSummary, source: str
     ) -> None:
-        self.ledger.settle(
-            flight,
-            Acknowledgement(batch_hash(flight.hit_ids), flight.hit_ids, source, outcome.tracked, outcome.invalid, 0),
-        )
+        """Matomo stored the batch. Its ledger write goes to the writer thread while this worker sends its next
+        batch: until written, the batch stays in flight, and a crash in between only costs a read-back."""
+        ack = Acknowledgement(batch_hash(flight.hit_ids), flight.hit_ids, source, outcome.tracked, outcome.invalid, 0)
+        rejections = self.server_rejections(batch, outcome, source)
+
+        def write() -> None:
+            self.ledger.settle(flight, ack)
+            self.ledger.reject(rejections)
+
+        self.writer.submit(write)
         self._acknowledged_any.set()
         if outcome.tracked:
             summary.note_backdated(batch, today_utc().isoformat())
-        self.ledger.reject(self.server_rejections(batch, outcome, source))
         summary.add(tracked=outcome.tracked, rejected_server=outcome.invalid)
         if outcome.tracked + outcome.invalid != len(batch) and not self.options.queued_tracking:
             log.warning(

@@ -7,6 +7,7 @@ import collections
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,11 +93,15 @@ def test_a_killed_run_started_again_stores_each_hit_once(tmp_path: Path) -> None
 
         restarted = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert restarted.returncode == 0, restarted.stderr
-        # The 4 parked batches were in flight when the push died: the restart reads Matomo back for them first
-        # (they hold nothing: parked requests store nothing), sends them, then skips every acknowledged hit.
-        assert f"already acknowledged earlier {first_run + workers * 100:,}" in restarted.stdout
-        assert f"({workers} left in flight by an earlier run" in restarted.stdout
-        assert "0 hits found already stored, 400 sent again" in restarted.stdout
+        # The 4 parked batches and those queued behind them were in flight when the push died: the restart reads
+        # Matomo back for them first (they hold nothing: parked requests store nothing), sends them, then skips
+        # every acknowledged hit.
+        recovered = re.search(r"\((\d+) left in flight by an earlier run", restarted.stdout)
+        assert recovered and int(recovered.group(1)) >= workers
+        resent_text = re.search(r"0 hits found already stored, ([\d,]+) sent again", restarted.stdout)
+        resent = int(resent_text[1].replace(",", "")) if resent_text else 0
+        assert workers * 100 <= resent <= int(recovered.group(1)) * 100
+        assert f"already acknowledged earlier {first_run + resent:,}" in restarted.stdout
         assert exactly_once(simulator, expected_urls(rows)) == (0, 0)
 
 
@@ -121,9 +126,11 @@ def test_500s_that_stored_nothing_all_or_a_tail_are_read_back_and_only_missing_h
         reads = read_backs(simulator)
         assert len(reads) == summary.reconciliation_requests <= 3 * summary.reconciled_batches
         assert simulator.count(r"index\.php") == len(reads) + 1  # + the token check
-    assert query(path, "select sum(found_stored), count(*) filter (where reconciled) from matomo.matomo_ledger") == [
-        (summary.found_stored, kinds["all"] + kinds["tail"])
-    ]
+    # A tail after the first hit of a 1-hit resend is nothing: at most one ledger row per 'all' or 'tail'.
+    found_total, found_batches = query(
+        path, "select sum(found_stored), count(*) filter (where reconciled) from matomo.matomo_ledger"
+    )[0]
+    assert found_total == summary.found_stored and kinds["all"] <= found_batches <= kinds["all"] + kinds["tail"]
     assert query(path, "select count(*) from matomo.matomo_ledger_in_flight") == [(0,)]
     rendered = summary.render()
     assert f"reconciled {summary.reconciled_batches} batch(es)" in rendered
@@ -220,13 +227,16 @@ def test_a_batch_stored_whose_answer_never_came_before_a_kill_is_not_sent_again(
         process = forked_push(path, "events.hits", config, FAST_RETRY)
         assert kill_when(process, lambda: simulator.held == 2)
         simulator.release_held()
-        assert query(path, "select count(*) from matomo.matomo_ledger_in_flight") == [(2,)]
+        # In flight: the 2 stored whose answers never came, and the batches queued behind them (never sent).
+        in_flight = query(path, "select count(*) from matomo.matomo_ledger_in_flight")[0][0]
+        assert in_flight >= 2
         stored_before = len(simulator.stored())
-        assert stored_before == 5 * 50  # 3 acknowledged batches + 2 stored whose answers never came
+        assert stored_before == 5 * 50  # 3 acknowledged batches + the 2 stored
         summary = push_table(path, "events.hits", config=config, retry=FAST_RETRY)
         assert exactly_once(simulator, expected_urls(rows)) == (0, 0)
-    assert (summary.recovered_batches, summary.found_stored, summary.resent) == (2, 100, 0)
-    assert summary.already_acknowledged == stored_before
+    assert (summary.recovered_batches, summary.found_stored) == (in_flight, 100)
+    assert summary.resent == (in_flight - 2) * 50
+    assert summary.already_acknowledged == stored_before + summary.resent
     assert query(path, "select count(*) from matomo.matomo_ledger_in_flight") == [(0,)]
 
 
