@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,6 +87,12 @@ def reporting_error_message(response: httpx.Response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return str(body)[:300]
+
+
+def _then(body: bytes, call: Callable[[], None]) -> Iterator[bytes]:
+    """The body as a stream that calls `call` once it has been written."""
+    yield body
+    call()
 
 
 class MatomoTracker:
@@ -204,12 +210,24 @@ class MatomoTracker:
         """`requests` are JSON objects already (`sender.encode_request`): joined, not encoded again."""
         return self._body_head + ",".join(requests).encode() + self._body_tail
 
-    def send(self, requests: Sequence[str], is_first: Callable[[], bool] = lambda: False) -> BulkOutcome:
-        """One POST of one batch; what became of it. Raises only for what no repeat can fix (token, bulk off)."""
+    def send(
+        self,
+        requests: Sequence[str],
+        is_first: Callable[[], bool] = lambda: False,
+        on_sent: Callable[[], None] | None = None,
+    ) -> BulkOutcome:
+        """One POST of one batch; what became of it. Raises only for what no repeat can fix (token, bulk off).
+        `on_sent` is called once the body is handed to the socket, while the answer is still to come."""
         self.http.stats.add(requests=1)
         current_monitor().count(requests=1)
+        body = self.bulk_body(requests)
         try:
-            response = self._bulk_http.post(self.path, content=self.bulk_body(requests))
+            if on_sent is None:
+                response = self._bulk_http.post(self.path, content=body)
+            else:
+                response = self._bulk_http.post(
+                    self.path, content=_then(body, on_sent), headers={"Content-Length": str(len(body))}
+                )
         except NOT_SENT_ERRORS as error:
             return BulkOutcome("refused", reason=f"{type(error).__name__}: {redact(str(error))}")
         except httpx.TransportError as error:  # written (or partly): a timeout or a connection lost after it

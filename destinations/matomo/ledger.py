@@ -10,8 +10,9 @@
 - `matomo_rejected`: every hit that was not sent (client validation) or that Matomo reported invalid, with the
   source row, the reason and the load id.
 
-A batch is written to the ledger (and taken out of flight) in one transaction after its outcome is known, and only
-then is the next batch of that worker sent.
+A batch enters `matomo_ledger_in_flight` when it is queued to a worker, before it is sent; once its outcome is
+known, it leaves flight and what Matomo holds of it enters the ledger, in one transaction. Until then a crash leaves
+it in flight, and the next run reads it back.
 """
 
 from __future__ import annotations
@@ -87,29 +88,31 @@ class Ledger:
             connection.close()
 
     def _setup(self) -> None:
+        """The ledger's tables, created in one transaction (one commit: this is on the way to the first batch)."""
         s = LEDGER_SCHEMA
-        with self._lock:
-            self._cursor.execute(f'create schema if not exists "{s}"')
-            self._cursor.execute(
-                f'create table if not exists "{s}"."{LEDGER_BATCHES_TABLE}" ('
-                "batch_hash varchar, target varchar, source varchar, load_id varchar, hits integer, tracked integer, "
-                "invalid integer, lost_answers integer, acknowledged_at timestamptz)"
-            )
+        statements = [
+            f'create schema if not exists "{s}"',
+            f'create table if not exists "{s}"."{LEDGER_BATCHES_TABLE}" (batch_hash varchar, target varchar, '
+            "source varchar, load_id varchar, hits integer, tracked integer, invalid integer, lost_answers integer, "
+            "acknowledged_at timestamptz)",
             # Ledgers written before reconciliation existed get the new columns (NULL for their old rows).
-            self._cursor.execute(f"alter table {_BATCHES} add column if not exists found_stored integer")
-            self._cursor.execute(f"alter table {_BATCHES} add column if not exists reconciled boolean")
-            self._cursor.execute(
-                f'create table if not exists "{s}"."{LEDGER_HITS_TABLE}" (hit_id varchar, batch_hash varchar)'
-            )
-            self._cursor.execute(
-                f"create table if not exists {_IN_FLIGHT} (flight_id varchar, target varchar, source varchar, "
-                "load_id varchar, sent_at double, hit_ids varchar, requests varchar)"
-            )
-            self._cursor.execute(
-                f'create table if not exists "{s}"."{REJECTED_TABLE}" ('
-                "load_id varchar, rejected_at timestamptz, source varchar, origin varchar, reason varchar, "
-                "hit_id varchar, row json, request varchar)"
-            )
+            f"alter table {_BATCHES} add column if not exists found_stored integer",
+            f"alter table {_BATCHES} add column if not exists reconciled boolean",
+            f'create table if not exists "{s}"."{LEDGER_HITS_TABLE}" (hit_id varchar, batch_hash varchar)',
+            f"create table if not exists {_IN_FLIGHT} (flight_id varchar, target varchar, source varchar, "
+            "load_id varchar, sent_at double, hit_ids varchar, requests varchar)",
+            f'create table if not exists "{s}"."{REJECTED_TABLE}" (load_id varchar, rejected_at timestamptz, '
+            "source varchar, origin varchar, reason varchar, hit_id varchar, row json, request varchar)",
+        ]
+        with self._lock:
+            self._cursor.execute("begin transaction")
+            try:
+                for statement in statements:
+                    self._cursor.execute(statement)
+                self._cursor.execute("commit")
+            except BaseException:
+                self._cursor.execute("rollback")
+                raise
 
     def prepare(self, source: str) -> None:
         """Before pushing `source`: has any of its hits been acknowledged for this target? If not (a first push),
@@ -159,12 +162,6 @@ class Ledger:
 
     def settle(self, flight: Flight, ack: Acknowledgement | None) -> None:
         """In one transaction: the batch leaves flight and what Matomo holds of it enters the ledger."""
-        matomo_ack_hits = pa.table(  # noqa: F841 - read by name in the insert below (DuckDB's replacement scan)
-            {
-                "hit_id": pa.array(list(ack.hit_ids) if ack else [], pa.string()),
-                "batch_hash": pa.array([ack.batch_hash] * len(ack.hit_ids) if ack else [], pa.string()),
-            }
-        )
         now = utc_now()
         with self._lock:
             self._cursor.execute("begin transaction")
@@ -178,7 +175,11 @@ class Ledger:
                         [ack.batch_hash, self.target, ack.source, self.load_id, len(ack.hit_ids), ack.tracked,
                          ack.invalid, ack.lost_answers, now, ack.found_stored, ack.reconciled],
                     )  # fmt: skip
-                    self._cursor.execute(f"insert into {_HITS} select hit_id, batch_hash from matomo_ack_hits")
+                    # One parameter split by DuckDB: cheaper than 200 rows through Arrow or executemany.
+                    self._cursor.execute(
+                        f"insert into {_HITS} select unnest(string_split(?, chr(10))), ?",
+                        ["\n".join(ack.hit_ids), ack.batch_hash],
+                    )
                 self._cursor.execute("commit")
             except BaseException:
                 self._cursor.execute("rollback")

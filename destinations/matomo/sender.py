@@ -1,11 +1,12 @@
 """The push engine: rows in chunks → hits → validation → ledger filter → per-visitor shards → parallel workers.
 
 Every visitor's hits go to one shard (a stable hash of `_id`, `cid`, `uid` or the IP), and each worker sends its
-shard's batches one after another, a batch only after the outcome of the previous one is known and written to the
-ledger: a visitor's hits reach Matomo in the order they were read. Memory holds one chunk of rows plus a few
+shard's batches one after another, a batch only after the outcome of the previous one is known: a visitor's hits
+reach Matomo in the order they were read. Batches are recorded in flight as they are queued, and acknowledgements
+are written by a ledger thread, so a worker touches the ledger between two sends only after an unknown outcome. Memory holds one chunk of rows plus a few
 batches per worker, however large the table.
 
-Exactly once: a batch is recorded in flight before it is sent. Its outcome is stored (the answer says so), refused
+Exactly once: a batch is recorded in flight before it is sent (when it is queued). Its outcome is stored (the answer says so), refused
 (nothing can have been stored: sent again after a pause) or unknown (5xx, `status: error`, an answer lost, cut or
 late, a crash): then Matomo is read back (`reconcile`), the hits it holds enter the ledger, and only the missing
 ones are sent again. A run first settles the batches a crashed run left in flight.
@@ -172,6 +173,18 @@ class _Stop(Exception):
 
 
 Launched = tuple[list[Hit], Flight]
+
+
+class Slot:
+    """One queued batch's place in its worker's queue, given back once (when sent, or when dropped)."""
+
+    def __init__(self, slots: threading.Semaphore) -> None:
+        self._slots: threading.Semaphore | None = slots
+
+    def release(self) -> None:
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()
 
 
 class LedgerWriter:
@@ -350,11 +363,12 @@ class Pusher:
     ) -> None:
         options = self.options
         monitor = current_monitor()
-        queues: list[queue.Queue[Launched | None]] = [
-            queue.Queue(maxsize=QUEUE_BATCHES_PER_WORKER) for _ in range(options.workers)
-        ]
+        queues: list[queue.Queue[Launched | None]] = [queue.Queue() for _ in range(options.workers)]
+        # A worker frees a slot once a batch's body is on the wire: the reader builds while the worker waits for
+        # Matomo, not while it sends (both need the GIL).
+        self._slots = [threading.Semaphore(QUEUE_BATCHES_PER_WORKER) for _ in range(options.workers)]
         threads = [
-            threading.Thread(target=self._work, args=(q, summary, source), name=f"matomo-worker-{n}", daemon=True)
+            threading.Thread(target=self._work, args=(n, q, summary, source), name=f"matomo-worker-{n}", daemon=True)
             for n, q in enumerate(queues)
         ]
         for thread in threads:
@@ -372,12 +386,12 @@ class Pusher:
                     shard = shard_of(hit.visitor, options.workers) if options.workers > 1 else 0
                     buffers[shard].append(hit)
                     if len(buffers[shard]) >= options.batch_size:
-                        self._put(queues[shard], self._launch(buffers[shard], source))
+                        self._put(queues[shard], shard, buffers[shard], source)
                         buffers[shard] = []
                 monitor.advance(self.progress_task, windows=len(rows), rows=len(rows))
             for shard, buffer in enumerate(buffers):
                 if buffer:
-                    self._put(queues[shard], self._launch(buffer, source))
+                    self._put(queues[shard], shard, buffer, source)
         except _Stop:
             pass
         except BaseException as error:
@@ -385,7 +399,7 @@ class Pusher:
             self._stop.set()
         finally:
             for q in queues:
-                self._put_final(q)
+                q.put(None)
             for thread in threads:
                 thread.join()
         if self._errors:
@@ -396,50 +410,33 @@ class Pusher:
         worker then writes nothing to the ledger before sending."""
         return batch, self.ledger.launch(source, [hit.hit_id for hit in batch], [hit.request for hit in batch])
 
-    def _put(self, q: queue.Queue[Launched | None], batch: Launched) -> None:
-        while True:
+    def _put(self, q: queue.Queue[Launched | None], shard: int, batch: list[Hit], source: str) -> None:
+        while not self._slots[shard].acquire(timeout=0.2):
             if self._stop.is_set():
                 raise _Stop()
-            try:
-                q.put(batch, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+        q.put(self._launch(batch, source))
 
-    def _put_final(self, q: queue.Queue[Launched | None]) -> None:
-        while True:
-            try:
-                q.put(None, timeout=0.2)
-                return
-            except queue.Full:
-                if self._stop.is_set():  # the worker is draining; make room
-                    try:
-                        dropped = q.get_nowait()
-                    except queue.Empty:
-                        continue
-                    if dropped is not None:
-                        self.ledger.settle(dropped[1], None)  # never sent: nothing to read back next time
-
-    def _work(self, q: queue.Queue[Launched | None], summary: PushSummary, source: str) -> None:
-        while True:
-            launched = q.get()
-            if launched is None:
-                return
+    def _work(self, shard: int, q: queue.Queue[Launched | None], summary: PushSummary, source: str) -> None:
+        slots = self._slots[shard]
+        while (launched := q.get()) is not None:
             batch, flight = launched
-            if self._stop.is_set():
-                # Sending past a failed batch would break its visitors' order: the next run sends it.
-                self.ledger.settle(flight, None)
-                continue
+            slot = Slot(slots)
             try:
-                self._deliver(batch, summary, source, flight=flight)
+                if self._stop.is_set():
+                    # Sending past a failed batch would break its visitors' order: the next run sends it.
+                    self.ledger.settle(flight, None)
+                    continue
+                self._deliver(batch, summary, source, flight=flight, on_sent=slot.release)
             except BaseException as error:
                 self._errors.append(error)
                 self._stop.set()
+            finally:
+                slot.release()
 
     # -- one batch, until Matomo holds all of it --------------------------------------------------------
     def _deliver(
         self, batch: list[Hit], summary: PushSummary, source: str, *, flight: Flight | None = None,
-        resending: bool = False,
+        resending: bool = False, on_sent: Callable[[], None] | None = None,
     ) -> None:  # fmt: skip
         """Send `batch` until every hit of it is in Matomo (or reported invalid); each send recorded in flight
         first. An unknown outcome is read back, and only the hits Matomo lacks go out again."""
@@ -452,7 +449,9 @@ class Pusher:
             if flight is None:
                 flight = self._launch(pending, source)[1]
             started = wall_time()
-            outcome = self.tracker.send(flight.requests, is_first=lambda: not self._acknowledged_any.is_set())
+            outcome = self.tracker.send(
+                flight.requests, is_first=lambda: not self._acknowledged_any.is_set(), on_sent=on_sent
+            )
             if outcome.state == "stored":
                 self._stored(flight, pending, outcome, summary, source)
                 return
