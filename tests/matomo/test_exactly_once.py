@@ -183,7 +183,7 @@ def test_read_backs_ask_only_for_the_batch_visitors_and_days(tmp_path: Path) -> 
         assert (summary.found_stored, summary.resent, summary.reconciled_batches) == (90, 0, 3)
         sent = [json.loads(r.body)["requests"] for r in simulator.requests if r.path.endswith("matomo.php")]
         for batch, read in zip(sent, read_backs(simulator), strict=True):
-            params = [dict(parse_qsl(request[1:])) for request in batch]
+            params = batch  # parameter objects
             visitors = {f"visitorId=={p['_id']}" for p in params}
             assert set(read["segment"].split(",")) == visitors
             days = sorted(p["cdt"][:10] for p in params)
@@ -227,15 +227,18 @@ def test_a_batch_stored_whose_answer_never_came_before_a_kill_is_not_sent_again(
         process = forked_push(path, "events.hits", config, FAST_RETRY)
         assert kill_when(process, lambda: simulator.held == 2)
         simulator.release_held()
-        # In flight: the 2 stored whose answers never came, and the batches queued behind them (never sent).
-        in_flight = query(path, "select count(*) from matomo.matomo_ledger_in_flight")[0][0]
+        # In flight: the 2 stored whose answers never came, any answered one whose ledger write the kill cut
+        # short, and the batches queued behind them (never sent).
+        in_flight, in_flight_hits = query(
+            path, "select count(*), sum(len(string_split(hit_ids, chr(10)))) from matomo.matomo_ledger_in_flight"
+        )[0]
         assert in_flight >= 2
         stored_before = len(simulator.stored())
         assert stored_before == 5 * 50  # 3 acknowledged batches + the 2 stored
         summary = push_table(path, "events.hits", config=config, retry=FAST_RETRY)
         assert exactly_once(simulator, expected_urls(rows)) == (0, 0)
-    assert (summary.recovered_batches, summary.found_stored) == (in_flight, 100)
-    assert summary.resent == (in_flight - 2) * 50
+    assert summary.recovered_batches == in_flight and summary.found_stored >= 100
+    assert summary.found_stored + summary.resent == in_flight_hits
     assert summary.already_acknowledged == stored_before + summary.resent
     assert query(path, "select count(*) from matomo.matomo_ledger_in_flight") == [(0,)]
 
