@@ -3,13 +3,13 @@
 Every visitor's hits go to one shard (a stable hash of `_id`, `cid`, `uid` or the IP), and each worker sends its
 shard's batches one after another, a batch only after the outcome of the previous one is known: a visitor's hits
 reach Matomo in the order they were read. Batches are recorded in flight as they are queued, and acknowledgements
-are written by a ledger thread, so a worker touches the ledger between two sends only after an unknown outcome. Memory holds one chunk of rows plus a few
-batches per worker, however large the table.
+are written by a ledger thread, so a worker touches the ledger between two sends only after an unknown outcome.
+Memory holds one chunk of rows plus a few batches per worker, however large the table.
 
-Exactly once: a batch is recorded in flight before it is sent (when it is queued). Its outcome is stored (the answer says so), refused
-(nothing can have been stored: sent again after a pause) or unknown (5xx, `status: error`, an answer lost, cut or
-late, a crash): then Matomo is read back (`reconcile`), the hits it holds enter the ledger, and only the missing
-ones are sent again. A run first settles the batches a crashed run left in flight.
+Exactly once: a batch is recorded in flight before it is sent (when it is queued). Its outcome is stored (the
+answer says so), refused (nothing can have been stored: sent again after a pause) or unknown (5xx, `status:
+error`, an answer lost, cut or late, a crash): then Matomo is read back (`reconcile`), the hits it holds enter the
+ledger, and only the missing ones are sent again. A run first settles the batches a crashed run left in flight.
 """
 
 from __future__ import annotations

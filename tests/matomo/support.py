@@ -22,10 +22,10 @@ def stored_urls(simulator: MatomoSimulator) -> collections.Counter[str]:
 
 def exactly_once(simulator: MatomoSimulator, expected: list[str]) -> tuple[int, int]:
     """(hits missing, hits doubled) compared with `expected` URLs, one hit each."""
-    counts = stored_urls(simulator)
-    missing = sum(1 for url in expected if counts[url] == 0)
+    counts, wanted = stored_urls(simulator), set(expected)
+    missing = sum(1 for url in wanted if counts[url] == 0)
     doubled = sum(count - 1 for count in counts.values() if count > 1)
-    return missing, doubled + sum(count for url, count in counts.items() if url not in set(expected))
+    return missing, doubled + sum(count for url, count in counts.items() if url not in wanted)
 
 
 def _push(database: str, table: str, config: MatomoConfig, retry: RetryPolicy | None) -> None:
