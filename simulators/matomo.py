@@ -1,21 +1,30 @@
-"""A Matomo tracking endpoint (`/matomo.php`, `/piwik.php`) on 127.0.0.1 that validates and stores hits the way
-Matomo 5 does (API-NOTES.md):
+"""A Matomo 5 on 127.0.0.1: the tracking endpoint (`/matomo.php`, `/piwik.php`) and the Reporting API calls clickhaul
+uses (`/index.php`), answering in the shapes of a real Matomo 5.1.2 (`../shared/real-recordings/matomo-5.1.2.json`,
+held there by tests/matomo/test_contract.py) and API-NOTES.md:
 
-- single requests (GET query or POST form) answer a 1x1 GIF, or 204 with `send_image=0`, or 400 when invalid;
+- single requests (GET query or POST form) answer a 1x1 GIF, 204 with `send_image=0`, or 400 (a GIF followed by
+  text) when invalid;
 - bulk requests (POST JSON `{"requests": [...], "token_auth": ...}`, each request a query string or an object)
-  answer `{"status": "success", "tracked": N, "invalid": M}`, with `invalid_indices` only for a super-user token;
-  `send_image=0` in a bulk makes the answer 204 with no counts;
-- invalid: unknown `idsite`; `cip` or a `cdt` older than 24 h without a token that may write (a back-dated hit
-  without token answers `tracked: 0, invalid: 1`); a missing `url` or a malformed `_id`/`cid` unless a valid token
-  is given (Matomo stores those with a token); a non-numeric `e_v`/`revenue`. A `cdt` in the future or older
-  than 20 years is silently replaced by now. Requests without `rec=1` are ignored (neither tracked nor invalid);
-- bulks are transactional: a failure mid-batch (`transaction_failure_rate`, or a deadlock) answers 500
-  `{"status": "error", "tracked": k, ...}` with k > 0 and stores nothing;
+  answer `{"status": "success", "tracked": N, "invalid": M}`, with `invalid_indices` only for a super-user token and
+  a non-empty batch; an empty list or a body that is not JSON answers tracked 0;
+- invalid: unknown `idsite`; `cip` or a `cdt` older than 24 h without a token that may write; a missing `url` or a
+  malformed `_id`/`cid` unless a valid token is given (Matomo then stores them, under a visitor id of its own); a
+  non-numeric `e_v`/`revenue`. A `cdt` in the future or older than 20 years silently becomes now. Requests
+  without `rec=1` are ignored;
+- a bulk that deadlocks (`transaction_failure_rate`) answers HTTP 500 `{"status": "error", "tracked": N, ...}` with
+  N anything from 0 to the batch size, and leaves behind what the real server did (2026-12-04): nothing, the whole
+  batch, or the tail after hit k (`failure_outcomes` weighs the three);
+- stored hits become visits (one per visitor while hits are < 30 min apart, or `new_visit=1`), read back with
+  `Live.getLastVisitsDetails` (period day/range, date, `segment` on visitorId/userId/visitIp, filter_limit and
+  filter_offset): each action carries `idpageview` (the hit's `pv_id` cut to 6 characters), `timestamp`, `url`;
+- the Reporting API checks like Matomo: a wrong token answers 401 text/html, no token 401 JSON, an unknown method,
+  site or date HTTP 200 `{"result": "error", ...}`;
 - queued mode (the QueuedTracking plugin): requests without `queuedtracking=0` are queued and answered as all
   tracked, then validated when the queue is processed;
 - faults: the harness `Faults` (5xx, dropped connections before or after storing, truncated answers, 429) plus
   `hang_rate` (no answer within `hang_seconds`, nothing stored) and `hold_after_batches` (tests: park requests
-  after N stored batches so a client can be killed at a known point);
+  after N stored batches, before or with `hold_after_storing` after storing them, so a client can be killed at a
+  known point);
 - `hit_cost_seconds` and `cores` make it about as slow as a real server, for benchmarks.
 
 Every stored hit is kept (`hits`) so tests can compare with what was sent.
@@ -24,14 +33,15 @@ Every stored hit is kept (`hits`) so tests can compare with what was sent.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, json_response
 from sources.common.clock import wall_time
@@ -39,20 +49,69 @@ from sources.common.clock import wall_time
 DEMO_SUPERUSER_TOKEN = "c0ffee5a1d2b3c4d5e6f708192a3b4c5"
 DEMO_WRITE_TOKEN = "d15ea5e0a1b2c3d4e5f60718293a4b5c"
 DEMO_VIEW_TOKEN = "0b5e55ed0a1b2c3d4e5f60718293a4b5"
+VERSION = "5.1.2"
 TRACKER_PATH = r"/(?:[A-Za-z0-9_.\-]+/)*(?:matomo|piwik)\.php"
 REPORTING_PATH = r"/(?:[A-Za-z0-9_.\-]+/)*index\.php"
 GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,"
     b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
+# What a real Matomo appends to the GIF of a refused single request (HTTP 400).
+TRACKER_NOTICE = (
+    b"This resource is part of Matomo. Keep full control of your data with the leading free and open source "
+    b"<a href='https://matomo.org' target='_blank' rel='noopener noreferrer nofollow'>web analytics & conversion "
+    b"optimisation platform</a>.<br>\nThis file is the endpoint for the Matomo tracking API. If you want to access "
+    b"the Matomo UI or use the Reporting API, please use <a href='index.php'>index.php</a> instead.\n"
+)
+API_CONTENT_TYPE = "application/json; charset=utf-8"
 TOKENLESS_CDT_SECONDS = 24 * 3600
 MAX_AGE_SECONDS = 20 * 365 * 86400
+VISIT_GAP_SECONDS = 30 * 60  # Matomo's default visit_standard_length
+PV_ID_LENGTH = 6  # log_link_visit_action.idpageview is CHAR(6)
 _HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
+_LAST_N = re.compile(r"^(last|previous)(\d+)$")
+BAD_DATE_MESSAGE = (
+    "Date format must be: YYYY-MM-DD, or 'today' or 'yesterday' or any keyword supported by the strtotime function "
+    "(see http://php.net/strtotime for more information): false"
+)
+WRONG_TOKEN_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+\t<meta charset="utf-8">
+\t<meta name="robots" content="noindex,nofollow">
+\t<title>Matomo &rsaquo; Error</title>
+</head>
+<body id="simple">
+<div class="box"><div class="header"><h1>An error occurred</h1></div>
+<div class="content"><h2>Unable to authenticate with the provided token. It is either invalid or expired.</h2></div>
+</div>
+</body>
+</html>
+"""
+
+
+@dataclass
+class Visit:
+    idvisit: int
+    site: int
+    visitor_id: str
+    user_id: str | None
+    ip: str
+    user_agent: str
+    actions: list[StoredHit] = field(default_factory=list)
+
+    @property
+    def first(self) -> float:
+        return self.actions[0].timestamp
+
+    @property
+    def last(self) -> float:
+        return self.actions[-1].timestamp
 
 
 @dataclass(frozen=True)
 class StoredHit:
-    sequence: int  # order in which the server stored it
+    sequence: int  # order in which the server stored it (also its idlink_va, `pageId` in the Live API)
     batch: int  # sequence number of the bulk (or single) request that stored it
     params: dict[str, str]
     timestamp: float  # the time Matomo recorded: cdt, or now when cdt was absent, future or too old
@@ -60,6 +119,14 @@ class StoredHit:
     @property
     def cdt(self) -> str:
         return dt.datetime.fromtimestamp(self.timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ApiError(Exception):
+    """A Reporting API refusal: HTTP 200 `{"result": "error"}` unless another status is given."""
+
+    def __init__(self, message: str, status: int = 200) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class MatomoSimulator(SimulatorServer):
@@ -74,9 +141,11 @@ class MatomoSimulator(SimulatorServer):
         bulk_enabled: bool = True,
         queued: bool = False,
         transaction_failure_rate: float = 0.0,
+        failure_outcomes: dict[str, float] | None = None,
         hang_rate: float = 0.0,
         hang_seconds: float = 2.0,
         hold_after_batches: int | None = None,
+        hold_after_storing: bool = False,
         hit_cost_seconds: float = 0.0,
         cores: int = 2,
         clock: Callable[[], float] = wall_time,
@@ -94,18 +163,24 @@ class MatomoSimulator(SimulatorServer):
         self.bulk_enabled = bulk_enabled
         self.queued = queued
         self.transaction_failure_rate = transaction_failure_rate
+        # What a deadlocked bulk leaves behind (weights): "nothing", "all" hits, or the "tail" after hit k.
+        self.failure_outcomes = failure_outcomes or {"nothing": 1.0, "all": 1.0, "tail": 1.0}
         self.hang_rate = hang_rate
         self.hang_seconds = hang_seconds
         self.hold_after_batches = hold_after_batches
+        self.hold_after_storing = hold_after_storing  # park a request once its hits are stored, not before
         # To benchmark against something like a real server: each stored hit costs this much time on one of
         # `cores` (a real Matomo on 2 cores stores ~340 hits/s from one sender, ~700-760 from 2-4).
         self.hit_cost_seconds = hit_cost_seconds
         self._cores = threading.BoundedSemaphore(max(1, cores))
         self.clock = clock
         self.hits: list[StoredHit] = []
+        self.visits: list[Visit] = []
+        self._visits_of: dict[tuple[int, str], list[Visit]] = {}
         self.queue: list[tuple[dict[str, str], str | None]] = []
         self.batches_stored = 0
         self.failed_transactions = 0
+        self.failure_kinds: dict[str, int] = {"nothing": 0, "all": 0, "tail": 0}
         self.hung = 0
         self.held = 0
         self._release = threading.Event()
@@ -119,6 +194,13 @@ class MatomoSimulator(SimulatorServer):
         self.route("POST", REPORTING_PATH, self.reporting)
         self.route("GET", REPORTING_PATH, self.reporting)
         self.invalidations: list[tuple[str, list[str]]] = []  # (idSites, dates) of invalidateArchivedReports
+        self.api_methods: dict[str, Callable[[dict[str, str], str | None], Any]] = {
+            "API.getMatomoVersion": self.api_version,
+            "SitesManager.addSite": self.api_add_site,
+            "CoreAdminHome.invalidateArchivedReports": self.api_invalidate,
+            "Live.getLastVisitsDetails": self.api_last_visits,
+            "VisitsSummary.get": self.api_visits_summary,
+        }
 
     # -- what tests read --------------------------------------------------------------------------------
     def stored(self) -> list[StoredHit]:
@@ -169,55 +251,13 @@ class MatomoSimulator(SimulatorServer):
                 parsed = now  # silently replaced, as Matomo does
             elif now - parsed > TOKENLESS_CDT_SECONDS and not may_write:
                 return "invalid", now
-            timestamp = parsed
+            timestamp = float(int(parsed))  # Matomo keeps whole seconds
         return "stored", timestamp
 
-    # -- endpoints --------------------------------------------------------------------------------------
-    def reporting(self, request: Request) -> Response:
-        """The two Reporting API methods clickhaul calls; like Matomo, errors answer HTTP 200 with result=error."""
-        params = {**request.query, **(request.form() if request.method == "POST" else {})}
-        role = self.role(params.get("token_auth"))
-        method = params.get("method", "")
-        if params.get("module") != "API":
-            return json_response({"result": "error", "message": "module must be API"})
-        if method == "API.getMatomoVersion":
-            if role is None:
-                return json_response(
-                    {
-                        "result": "error",
-                        "message": "You can't access this resource as it requires "
-                        "a 'view' access for at least one website.",
-                    }
-                )
-            return json_response({"value": "5.1.0"})
-        if method == "CoreAdminHome.invalidateArchivedReports":
-            if role not in ("superuser", "write"):
-                return json_response(
-                    {"result": "error", "message": "You can't access this resource as it requires an 'admin' access."}
-                )
-            sites, dates = params.get("idSites", ""), [d for d in params.get("dates", "").split(",") if d]
-            if not sites or not dates:
-                return json_response(
-                    {"result": "error", "message": "Please specify a value for 'idSites' and 'dates'."}
-                )
-            with self._store_lock:
-                self.invalidations.append((sites, dates))
-            return json_response(
-                {
-                    "result": "success",
-                    "message": f"Success. The following dates were invalidated successfully: {', '.join(dates)}",
-                }
-            )
-        return json_response(
-            {
-                "result": "error",
-                "message": f"The method '{method}' does not exist or is not available in the module 'API'.",
-            }
-        )
-
+    # -- tracking ---------------------------------------------------------------------------------------
     def track(self, request: Request) -> Response:
         body = request.body.strip()
-        if request.method == "POST" and body.startswith(b"{"):
+        if request.method == "POST" and body and not _is_form(request):
             return self.bulk(request)
         params = dict(request.query)
         if request.method == "POST" and body:
@@ -228,13 +268,13 @@ class MatomoSimulator(SimulatorServer):
         now = self.clock()
         outcome, timestamp = self.evaluate(params, None, now)
         if outcome == "invalid":
-            return Response(400, GIF, content_type="image/gif")
+            return Response(400, GIF + TRACKER_NOTICE, content_type="image/gif")
         if outcome == "stored":
             with self._store_lock:
                 self._batch_sequence += 1
                 self._store([(params, timestamp)], self._batch_sequence)
         if params.get("send_image") == "0":
-            return Response(204)
+            return Response(204, content_type="text/html; charset=UTF-8")
         return Response(200, GIF, content_type="image/gif")
 
     def bulk(self, request: Request) -> Response:
@@ -247,9 +287,10 @@ class MatomoSimulator(SimulatorServer):
             if not isinstance(raw_requests, list):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            return json_response({"status": "error", "tracked": 0, "invalid": 0, "message": "invalid bulk body"}, 400)
+            # A real Matomo 5.1.2 answers a body it cannot read as an empty, successful bulk.
+            return json_response({"status": "success", "tracked": 0, "invalid": 0})
         token = payload.get("token_auth") or request.query.get("token_auth")
-        if self._hold():
+        if not self.hold_after_storing and self._hold():
             return Response(503, "held")
         if self._draw(self.hang_rate):
             self.hung += 1
@@ -261,43 +302,44 @@ class MatomoSimulator(SimulatorServer):
             with self._store_lock:
                 self.queue.extend((params, token) for params in requests)
             self.process_queue()
-            return self._bulk_answer(requests, {"status": "success", "tracked": len(requests), "invalid": 0})
+            return json_response({"status": "success", "tracked": len(requests), "invalid": 0})
         outcomes = [self.evaluate(params, token, now) for params in requests]
         if self.hit_cost_seconds:
             with self._cores:
                 time.sleep(self.hit_cost_seconds * len(requests))
-        invalid_indices = [i for i, (outcome, _) in enumerate(outcomes) if outcome == "invalid"]
-        if requests and self._draw(self.transaction_failure_rate):
-            with self._fault_lock:
-                failed_at = self._fault_rng.randrange(len(requests))
-            before = outcomes[:failed_at] or outcomes[:1]
-            self.failed_transactions += 1
-            return json_response(
-                {
-                    "status": "error",
-                    "tracked": max(1, sum(1 for outcome, _ in before if outcome == "stored")),
-                    "invalid": sum(1 for outcome, _ in before if outcome == "invalid"),
-                    "message": "Deadlock found when trying to get lock; try restarting transaction",
-                },
-                500,
-            )
         stored = [
             (params, timestamp) for params, (outcome, timestamp) in zip(requests, outcomes, strict=True)
             if outcome == "stored"
         ]  # fmt: skip
+        if requests and self._draw(self.transaction_failure_rate):
+            return self._deadlock(stored, len(requests))
         with self._store_lock:
             self._batch_sequence += 1
             self._store(stored, self._batch_sequence)
             self.batches_stored += 1
+        invalid_indices = [i for i, (outcome, _) in enumerate(outcomes) if outcome == "invalid"]
         answer: dict[str, Any] = {"status": "success", "tracked": len(stored), "invalid": len(invalid_indices)}
-        if self.role(token) == "superuser":
+        if self.role(token) == "superuser" and requests:
             answer["invalid_indices"] = invalid_indices
-        return self._bulk_answer(requests, answer)
-
-    def _bulk_answer(self, requests: list[dict[str, str]], answer: dict[str, Any]) -> Response:
-        if any(params.get("send_image") == "0" for params in requests):
-            return Response(204)  # the counts are lost: clients must not send send_image=0 in bulk
+        if self.hold_after_storing and self._hold(stored_already=True):
+            return Response(503, "held after storing")
         return json_response(answer)
+
+    def _deadlock(self, stored: list[tuple[dict[str, str], float]], size: int) -> Response:
+        """What a real Matomo did when a parallel bulk deadlocked: the transaction is rolled back, the rest of the
+        batch runs in autocommit and is stored, the final COMMIT fails. Left behind: nothing, all, or a tail."""
+        with self._fault_lock:
+            kinds = list(self.failure_outcomes)
+            kind = self._fault_rng.choices(kinds, weights=[self.failure_outcomes[k] for k in kinds])[0]
+            first_kept = self._fault_rng.randint(1, max(1, len(stored) - 1)) if stored else 0
+            tracked = self._fault_rng.randint(0, size)
+        kept = {"nothing": [], "all": stored, "tail": stored[first_kept:]}[kind]
+        with self._store_lock:
+            self._batch_sequence += 1
+            self._store(kept, self._batch_sequence)
+            self.failed_transactions += 1
+            self.failure_kinds[kind] += 1
+        return json_response({"status": "error", "tracked": tracked, "invalid": 0, "invalid_indices": []}, 500)
 
     def process_queue(self) -> None:
         """What the QueuedTracking workers do: validate queued requests and store the valid ones."""
@@ -315,11 +357,30 @@ class MatomoSimulator(SimulatorServer):
     def _store(self, hits: list[tuple[dict[str, str], float]], batch: int) -> None:
         for params, timestamp in hits:
             self._sequence += 1
-            self.hits.append(StoredHit(self._sequence, batch, params, timestamp))
+            hit = StoredHit(self._sequence, batch, params, timestamp)
+            self.hits.append(hit)
+            self._visit_for(hit).actions.append(hit)
 
-    def _hold(self) -> bool:
+    def _visit_for(self, hit: StoredHit) -> Visit:
+        """The visit a hit joins: the visitor's visit with an action less than 30 minutes away, else a new one."""
+        params = hit.params
+        site = int(params["idsite"])
+        visitor = visitor_id_of(params)
+        visits = self._visits_of.setdefault((site, visitor), [])
+        if params.get("new_visit") != "1":
+            for visit in reversed(visits):
+                if visit.first - VISIT_GAP_SECONDS <= hit.timestamp <= visit.last + VISIT_GAP_SECONDS:
+                    return visit
+        visit = Visit(
+            len(self.visits) + 1, site, visitor, params.get("uid"), params.get("cip", "127.0.0.1"), params.get("ua", "")
+        )
+        self.visits.append(visit)
+        visits.append(visit)
+        return visit
+
+    def _hold(self, stored_already: bool = False) -> bool:
         limit = self.hold_after_batches
-        if limit is None or self.batches_stored < limit:
+        if limit is None or self.batches_stored - int(stored_already) < limit:
             return False
         with self._fault_lock:
             self.held += 1
@@ -333,6 +394,360 @@ class MatomoSimulator(SimulatorServer):
             return False
         with self._fault_lock:
             return self._fault_rng.random() < rate
+
+    # -- the Reporting API ------------------------------------------------------------------------------
+    def reporting(self, request: Request) -> Response:
+        """Matomo checks the token first (a wrong one: 401 HTML), then the method, the site, the access and the
+        date; every refusal but the token's answers HTTP 200 with `result: error`."""
+        params = {**request.query, **(request.form() if request.method == "POST" else {})}
+        token = params.get("token_auth") or None
+        if token is not None and token != "anonymous" and self.role(token) is None:
+            return Response(401, WRONG_TOKEN_PAGE, content_type="text/html; charset=utf-8")
+        try:
+            if params.get("module") != "API":
+                raise ApiError("The parameter 'module' must be API.")
+            module, _, name = params.get("method", "").partition(".")
+            handler = self.api_methods.get(params.get("method", ""))
+            if handler is None:
+                raise ApiError(
+                    f"The method '{name}' does not exist or is not available in the module "
+                    f"'\\Piwik\\Plugins\\{module}\\API'."
+                )
+            answer = handler(params, self.role(token))
+        except ApiError as error:
+            return Response(error.status, {"result": "error", "message": str(error)}, content_type=API_CONTENT_TYPE)
+        return Response(200, answer, content_type=API_CONTENT_TYPE)
+
+    def _site(self, params: dict[str, str], key: str = "idSite") -> int:
+        value = params.get(key, "")
+        try:
+            site = int(value)
+        except ValueError:
+            raise ApiError(f"The parameter '{key}' is not valid.") from None
+        if site not in self.sites:
+            raise ApiError(f"An unexpected website was found in the request: website id was set to '{site}' .")
+        return site
+
+    @staticmethod
+    def _require(role: str | None, allowed: tuple[str, ...], access: str, site: int | None = None) -> None:
+        if role not in allowed:
+            where = f"for the website id = {site}" if site is not None else "for at least one website"
+            raise ApiError(f"You can't access this resource as it requires '{access}' access {where}.", 401)
+
+    def api_version(self, params: dict[str, str], role: str | None) -> Any:
+        self._require(role, ("superuser", "write", "view"), "view")
+        return {"value": VERSION}
+
+    def api_add_site(self, params: dict[str, str], role: str | None) -> Any:
+        self._require(role, ("superuser",), "superuser")
+        with self._store_lock:
+            site = max(self.sites, default=0) + 1
+            self.sites.add(site)
+        return {"value": site}
+
+    def api_invalidate(self, params: dict[str, str], role: str | None) -> Any:
+        sites, dates = params.get("idSites", ""), [d for d in params.get("dates", "").split(",") if d]
+        if not sites or not dates:
+            raise ApiError("Please specify a value for 'idSites' and 'dates'.")
+        self._require(role, ("superuser", "write"), "admin")
+        for date in dates:
+            parse_day(date, self.clock())
+        with self._store_lock:
+            self.invalidations.append((sites, dates))
+        return [f"Success. The following dates were invalidated successfully: {', '.join(dates)}"]
+
+    def _period(self, params: dict[str, str]) -> list[tuple[dt.date, dt.date]]:
+        """The sub-periods asked for: one for `date=D` or a range, one per day for `lastN`/`previousN`."""
+        period, date, now = params.get("period", "day"), params.get("date", ""), self.clock()
+        if period == "range":
+            first, _, last = date.partition(",")
+            return [(parse_day(first, now), parse_day(last or first, now))]
+        if period != "day":
+            raise ApiError(f"The period '{period}' is not supported. Try any of the following instead: day, range")
+        match = _LAST_N.match(date)
+        if match:
+            end = parse_day("today", now) - dt.timedelta(days=1 if match.group(1) == "previous" else 0)
+            days = [end - dt.timedelta(days=n) for n in range(int(match.group(2)) - 1, -1, -1)]
+            return [(day, day) for day in days]
+        day = parse_day(date, now)
+        return [(day, day)]
+
+    def _visits(self, site: int, first: dt.date, last: dt.date, segment: str) -> list[Visit]:
+        """Visits whose last action falls in [first, last] (UTC days: the simulated sites are in UTC), newest
+        first, as Live.getLastVisitsDetails orders them."""
+        matches = parse_segment(segment)
+        start = dt.datetime.combine(first, dt.time(), dt.UTC).timestamp()
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+        with self._store_lock:
+            found = [
+                visit
+                for visit in self.visits
+                if visit.site == site and start <= visit.last < end and (matches is None or matches(visit))
+            ]
+        return sorted(found, key=lambda visit: (visit.last, visit.idvisit), reverse=True)
+
+    def api_last_visits(self, params: dict[str, str], role: str | None) -> Any:
+        site = self._site(params)
+        self._require(role, ("superuser", "write", "view"), "view", site)
+        (first, last), *_ = self._period(params)
+        visits = self._visits(site, first, last, params.get("segment", ""))
+        offset = int(params.get("filter_offset") or 0)
+        limit = int(params.get("filter_limit") or 100)
+        chosen = visits[offset:] if limit < 0 else visits[offset : offset + limit]
+        with self._store_lock:
+            return [render_visit(visit) for visit in chosen]
+
+    def api_visits_summary(self, params: dict[str, str], role: str | None) -> Any:
+        site = self._site(params)
+        self._require(role, ("superuser", "write", "view"), "view", site)
+        periods = self._period(params)
+        figures = {
+            first.isoformat(): summary_of(self._visits(site, first, last, params.get("segment", "")))
+            for first, last in periods
+        }
+        if len(periods) == 1 and not _LAST_N.match(params.get("date", "")):
+            return next(iter(figures.values()))
+        return figures
+
+
+def _is_form(request: Request) -> bool:
+    return (request.header("content-type") or "").startswith("application/x-www-form-urlencoded")
+
+
+def visitor_id_of(params: dict[str, str]) -> str:
+    """Matomo's visitorId: from `uid` (a hash of it, as Matomo 5 overwrites the visitor id with the user id),
+    else `cid`, else `_id` when it is 16 hex characters, else a hash of IP and user agent of its own."""
+    if params.get("uid"):
+        return hashlib.sha1(params["uid"].encode()).hexdigest()[:16]
+    for name in ("cid", "_id"):
+        value = params.get(name, "")
+        if _HEX16.match(value):
+            return value.lower()
+    config = f"{params.get('cip', '127.0.0.1')}|{params.get('ua', '')}|{params.get('idsite')}"
+    return hashlib.sha1(config.encode()).hexdigest()[:16]
+
+
+def parse_segment(segment: str) -> Callable[[Visit], bool] | None:
+    """`visitorId==a,visitorId==b;visitIp==1.2.3.4`: ',' is OR, ';' is AND (binds looser); values URL-encoded."""
+    if not segment:
+        return None
+    fields: dict[str, Callable[[Visit], str]] = {
+        "visitorId": lambda visit: visit.visitor_id,
+        "userId": lambda visit: visit.user_id or "",
+        "visitIp": lambda visit: visit.ip,
+    }
+    groups: list[list[tuple[Callable[[Visit], str], str, str]]] = []
+    for part in segment.split(";"):
+        conditions = []
+        for condition in part.split(","):
+            match = re.fullmatch(r"([A-Za-z0-9_.]+)(==|!=)(.*)", condition)
+            if match is None:
+                raise ApiError(f"The segment condition '{condition}' is not valid.")
+            name, operator, value = match.groups()
+            if name not in fields:
+                raise ApiError(f"Segment '{name}' is not a supported segment.")
+            conditions.append((fields[name], operator, unquote(value)))
+        groups.append(conditions)
+
+    def matches(visit: Visit) -> bool:
+        return all(
+            any((read(visit) == value) == (operator == "==") for read, operator, value in group) for group in groups
+        )
+
+    return matches
+
+
+def parse_day(text: str, now: float) -> dt.date:
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    if text == "today":
+        return today
+    if text == "yesterday":
+        return today - dt.timedelta(days=1)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(BAD_DATE_MESSAGE) from None
+
+
+def _php_number(value: float) -> float | int:
+    """PHP's json_encode writes a whole float as an integer (`2`, not `2.0`)."""
+    return int(value) if value == int(value) else value
+
+
+def summary_of(visits: list[Visit]) -> dict[str, Any] | list[Any]:
+    """VisitsSummary.get's figures; a period without visits is an empty list, as in Matomo."""
+    if not visits:
+        return []
+    lengths = [int(visit.last - visit.first) for visit in visits]
+    actions = [len(visit.actions) for visit in visits]
+    bounces = sum(1 for count in actions if count == 1)
+    return {
+        "nb_uniq_visitors": len({visit.visitor_id for visit in visits}),
+        "nb_users": len({visit.user_id for visit in visits if visit.user_id}),
+        "nb_visits": len(visits),
+        "nb_actions": sum(actions),
+        "nb_visits_converted": 0,
+        "bounce_count": bounces,
+        "sum_visit_length": sum(lengths),
+        "max_actions": max(actions),
+        "bounce_rate": f"{round(100 * bounces / len(visits))}%",
+        "nb_actions_per_visit": _php_number(round(sum(actions) / len(visits), 1)),
+        "avg_time_on_site": round(sum(lengths) / len(visits)),
+    }
+
+
+def _pretty_seconds(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest}s" if minutes else f"{rest}s"
+
+
+def _moment(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC)
+
+
+def render_action(hit: StoredHit, position: int, time_spent: int) -> dict[str, Any]:
+    """One entry of a visit's `actionDetails`, as Matomo 5's Actions and Events plugins write it."""
+    params = hit.params
+    moment = _moment(hit.timestamp)
+    common: dict[str, Any] = {
+        "url": params.get("url"),
+        "pageIdAction": 700 + hit.sequence % 1000,
+        "idpageview": params.get("pv_id", "")[:PV_ID_LENGTH],
+        "serverTimePretty": f"{moment:%b} {moment.day}, {moment:%Y %H:%M:%S}",
+        "pageId": hit.sequence,
+    }
+    if params.get("e_c") and params.get("e_a"):
+        action: dict[str, Any] = {"type": "event", **common, "eventCategory": params["e_c"]}
+        action["eventAction"] = params["e_a"]
+        if params.get("e_n"):
+            action["eventName"] = params["e_n"]
+        if params.get("e_v"):
+            action["eventValue"] = _php_number(round(float(params["e_v"]), 3))
+        subtitle = f'Category "{params["e_c"]}\', Action "{params["e_a"]}"'
+        action |= {"pageviewPosition": position, "title": "Event", "subtitle": subtitle}
+        action |= {"icon": "plugins/Morpheus/images/event.png", "timestamp": int(hit.timestamp)}
+        return action
+    title = params.get("action_name")
+    return {
+        "type": "action",
+        "url": common["url"],
+        "pageTitle": title,
+        "pageIdAction": common["pageIdAction"],
+        "idpageview": common["idpageview"],
+        "serverTimePretty": common["serverTimePretty"],
+        "pageId": common["pageId"],
+        "timeSpent": time_spent,
+        "timeSpentPretty": _pretty_seconds(time_spent),
+        "pageviewPosition": position,
+        "title": title,
+        "subtitle": common["url"],
+        "icon": "",
+        "iconSVG": "plugins/Morpheus/images/action.svg",
+        "timestamp": int(hit.timestamp),
+    }
+
+
+def render_actions(actions: Iterable[StoredHit]) -> list[dict[str, Any]]:
+    ordered = sorted(actions, key=lambda hit: (hit.timestamp, hit.sequence))
+    rendered = []
+    for index, hit in enumerate(ordered):
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        spent = int(following.timestamp - hit.timestamp) if following is not None else 0
+        rendered.append(render_action(hit, index + 1, spent))
+    return rendered
+
+
+def render_visit(visit: Visit) -> dict[str, Any]:
+    """One visit of Live.getLastVisitsDetails with the fields (and value types) of a real Matomo 5.1.2."""
+    first, last = _moment(visit.first), _moment(visit.last)
+    duration = int(visit.last - visit.first)
+    events = sum(1 for hit in visit.actions if hit.params.get("e_c"))
+    return {
+        "idSite": visit.site,
+        "idVisit": visit.idvisit,
+        "visitIp": visit.ip,
+        "visitorId": visit.visitor_id,
+        "fingerprint": hashlib.sha1(f"{visit.ip}|{visit.user_agent}".encode()).hexdigest()[:16],
+        "actionDetails": render_actions(visit.actions),
+        "goalConversions": 0,
+        "siteCurrency": "USD",
+        "siteCurrencySymbol": "$",
+        "serverDate": f"{last:%Y-%m-%d}",
+        "visitServerHour": f"{last:%H}",
+        "lastActionTimestamp": int(visit.last),
+        "lastActionDateTime": f"{last:%Y-%m-%d %H:%M:%S}",
+        "siteName": f"Site {visit.site}",
+        "serverTimestamp": int(visit.last),
+        "firstActionTimestamp": int(visit.first),
+        "serverTimePretty": f"{last:%H:%M:%S}",
+        "serverDatePretty": f"{last:%A, %B} {last.day}, {last:%Y}",
+        "serverDatePrettyFirstAction": f"{first:%A, %B} {first.day}, {first:%Y}",
+        "serverTimePrettyFirstAction": f"{first:%H:%M:%S}",
+        "userId": visit.user_id,
+        "visitorType": "new",
+        "visitorTypeIcon": None,
+        "visitConverted": 0,
+        "visitConvertedIcon": None,
+        "visitCount": 1,
+        "visitEcommerceStatus": "none",
+        "visitEcommerceStatusIcon": None,
+        "daysSinceFirstVisit": 0,
+        "secondsSinceFirstVisit": 0,
+        "daysSinceLastEcommerceOrder": 0,
+        "secondsSinceLastEcommerceOrder": None,
+        "visitDuration": duration,
+        "visitDurationPretty": _pretty_seconds(duration),
+        "searches": 0,
+        "actions": len(visit.actions),
+        "interactions": len(visit.actions),
+        "referrerType": "direct",
+        "referrerTypeName": "Direct Entry",
+        "referrerName": "",
+        "referrerKeyword": "",
+        "referrerKeywordPosition": None,
+        "referrerUrl": None,
+        "referrerSearchEngineUrl": None,
+        "referrerSearchEngineIcon": None,
+        "referrerSocialNetworkUrl": None,
+        "referrerSocialNetworkIcon": None,
+        "languageCode": "",
+        "language": "Unknown",
+        "deviceType": "Desktop",
+        "deviceTypeIcon": "plugins/Morpheus/icons/dist/devices/desktop.png",
+        "deviceBrand": "Unknown",
+        "deviceModel": "Generic Desktop",
+        "operatingSystem": "Windows 10",
+        "operatingSystemName": "Windows",
+        "operatingSystemIcon": "plugins/Morpheus/icons/dist/os/WIN.png",
+        "operatingSystemCode": "WIN",
+        "operatingSystemVersion": "10",
+        "browserFamily": "Blink",
+        "browserFamilyDescription": "Blink (Chrome, Opera)",
+        "browser": "Chrome 124.0",
+        "browserName": "Chrome",
+        "browserIcon": "plugins/Morpheus/icons/dist/browsers/CH.png",
+        "browserCode": "CH",
+        "browserVersion": "124.0",
+        "events": events,
+        "continent": "Unknown",
+        "continentCode": "unk",
+        "country": "Unknown",
+        "countryCode": "xx",
+        "countryFlag": "plugins/Morpheus/icons/dist/flags/xx.png",
+        "region": None,
+        "regionCode": None,
+        "city": None,
+        "location": "Unknown",
+        "latitude": None,
+        "longitude": None,
+        "visitLocalTime": f"{first:%H:%M:%S}",
+        "visitLocalHour": f"{first:%H}",
+        "daysSinceLastVisit": 0,
+        "secondsSinceLastVisit": 0,
+        "resolution": "unknown",
+        "plugins": "",
+        "pluginsIcons": None,
+    }
 
 
 def parse_request(item: Any) -> dict[str, str]:

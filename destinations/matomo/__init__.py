@@ -7,7 +7,7 @@ Two ways in, one engine (`sender.Pusher`):
   file `ledger_database`.
 
 Configuration under `[destination.matomo]`: tracking_url, token_auth (secret), idsite, batch_size, workers,
-queued_tracking, timeout.
+queued_tracking, timeout, invalidate_archives, reconcile_delay.
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ from .ledger import Ledger
 from .mappings import MAPPINGS, RowMapping, check_columns, mapping
 from .sender import Pusher, PushOptions, PushSummary
 from .settings import (
+    BUILD_PIECE_ROWS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_LEDGER_DATABASE,
+    DEFAULT_RECONCILE_DELAY_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_WORKERS,
     LEDGER_SCHEMA,
@@ -62,10 +64,17 @@ class MatomoConfig:
     queued_tracking: bool = False
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     invalidate_archives: bool = True
+    reconcile_delay: float = DEFAULT_RECONCILE_DELAY_SECONDS
 
     def options(self) -> PushOptions:
         return PushOptions(
-            self.tracking_url, self.token_auth, self.idsite, self.batch_size, self.workers, self.queued_tracking
+            self.tracking_url,
+            self.token_auth,
+            self.idsite,
+            self.batch_size,
+            self.workers,
+            self.queued_tracking,
+            self.reconcile_delay,
         )
 
 
@@ -78,6 +87,16 @@ def _int(key: str, value: Any, low: int, high: int | None = None) -> int:
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"destination.matomo.{key} is {number}: it must be {bound}")
     return number
+
+
+def _seconds(key: str, value: Any, *, positive: bool) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"destination.matomo.{key} {value!r} is not a number of seconds") from None
+    if seconds < 0 or (positive and seconds == 0):
+        raise ConfigError(f"destination.matomo.{key} must be {'positive' if positive else 'zero or more'}, not {value}")
+    return seconds
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -100,6 +119,7 @@ def make_config(
     queued_tracking: Any = False,
     timeout: Any = DEFAULT_TIMEOUT_SECONDS,
     invalidate_archives: Any = True,
+    reconcile_delay: Any = DEFAULT_RECONCILE_DELAY_SECONDS,
 ) -> MatomoConfig:
     """Check every setting before any request; register the token as a secret."""
     register_secret(token_auth)
@@ -119,12 +139,7 @@ def make_config(
             "destination.matomo.tracking_url carries a token_auth: remove it from the URL and set "
             "destination.matomo.token_auth in .dlt/secrets.toml (it is sent in the POST body)"
         )
-    try:
-        seconds = float(timeout)
-    except (TypeError, ValueError):
-        raise ConfigError(f"destination.matomo.timeout {timeout!r} is not a number of seconds") from None
-    if seconds <= 0:
-        raise ConfigError(f"destination.matomo.timeout must be positive, not {timeout}")
+    seconds = _seconds("timeout", timeout, positive=True)
     return MatomoConfig(
         tracking_url=tracking_url,
         token_auth=(token_auth or "").strip() or None,
@@ -134,6 +149,7 @@ def make_config(
         queued_tracking=_bool("queued_tracking", queued_tracking),
         timeout=seconds,
         invalidate_archives=_bool("invalidate_archives", invalidate_archives),
+        reconcile_delay=_seconds("reconcile_delay", reconcile_delay, positive=False),
     )
 
 
@@ -147,16 +163,26 @@ def resolve_config(
     queued_tracking: bool = False,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     invalidate_archives: bool = True,
+    reconcile_delay: float = DEFAULT_RECONCILE_DELAY_SECONDS,
 ) -> MatomoConfig:
     """`[destination.matomo]` from .dlt/*.toml or DESTINATION__MATOMO__* variables; arguments override."""
     return make_config(
-        tracking_url, token_auth, idsite, batch_size, workers, queued_tracking, timeout, invalidate_archives
+        tracking_url,
+        token_auth,
+        idsite,
+        batch_size,
+        workers,
+        queued_tracking,
+        timeout,
+        invalidate_archives,
+        reconcile_delay,
     )
 
 
 def invalidate_backdated(tracker: MatomoTracker, config: MatomoConfig, summary: PushSummary) -> None:
     """Matomo archives reports per day: hits stored for past days stay invisible until those days are
-    invalidated (CoreAdminHome.invalidateArchivedReports). Needs a token with admin access to the site."""
+    invalidated (CoreAdminHome.invalidateArchivedReports). Covers the days of every hit acknowledged or found
+    stored by a read-back. Needs a token with admin access to the site."""
     if not config.invalidate_archives or not summary.backdated:
         return
     if not config.token_auth:
@@ -183,16 +209,25 @@ def _quoted(name: str) -> str:
 
 
 def read_chunks(
-    connection: duckdb.DuckDBPyConnection, relation: str, order: Sequence[str], chunk_rows: int
+    connection: duckdb.DuckDBPyConnection,
+    relation: str,
+    order: Sequence[str],
+    chunk_rows: int,
+    first_piece_rows: int = BUILD_PIECE_ROWS,
 ) -> Iterator[list[dict[str, Any]]]:
-    """The table in chunks of rows, ordered so each visitor's hits are read in time order."""
+    """The table in chunks of rows, ordered so each visitor's hits are read in time order. DuckDB reads
+    `chunk_rows` at a time; they are handed on in pieces of `BUILD_PIECE_ROWS` (the first of `first_piece_rows`,
+    about one batch) so the first batch leaves early and the workers never wait for a whole chunk to be built."""
     order_sql = f" order by {', '.join(_quoted(c) for c in order)}" if order else ""
     cursor = connection.cursor()
+    piece = max(1, min(first_piece_rows, BUILD_PIECE_ROWS))
     try:
         reader = cursor.sql(f"select * from {relation}{order_sql}").to_arrow_reader(chunk_rows)
         for batch in reader:
-            if batch.num_rows:
-                yield batch.to_pylist()
+            start = 0
+            while start < batch.num_rows:
+                yield batch.slice(start, piece).to_pylist()
+                start, piece = start + piece, BUILD_PIECE_ROWS
     finally:
         cursor.close()
 
@@ -250,7 +285,9 @@ def push_table(
         )
         order = row_mapping.order_columns(columns) + [c for c in keys if c not in row_mapping.order_columns(columns)]
         chunks = (
-            rows.chunks(order, chunk_rows) if rows is not None else read_chunks(connection, relation, order, chunk_rows)
+            rows.chunks(order, chunk_rows)
+            if rows is not None
+            else read_chunks(connection, relation, order, chunk_rows, config.batch_size)
         )
         tracker = MatomoTracker(
             config.tracking_url, config.token_auth, timeout=config.timeout, retry=retry, connections=config.workers
@@ -350,11 +387,21 @@ def matomo(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     mapping: str = "default",
     ledger_database: str = DEFAULT_LEDGER_DATABASE,
+    reconcile_delay: float = DEFAULT_RECONCILE_DELAY_SECONDS,
 ) -> None:
     """Each row of each table becomes Matomo hits (see `mappings`); the table's primary key identifies rows."""
     # dlt shares `batch_size` with us and sets it to 0 for its file mode: then a bulk holds the default.
     hits_per_batch = batch_size or DEFAULT_BATCH_SIZE
-    config = make_config(tracking_url, token_auth, idsite, hits_per_batch, workers, queued_tracking, timeout)
+    config = make_config(
+        tracking_url,
+        token_auth,
+        idsite,
+        hits_per_batch,
+        workers,
+        queued_tracking,
+        timeout,
+        reconcile_delay=reconcile_delay,
+    )
     row_mapping = MAPPINGS.get(mapping)
     if row_mapping is None:
         raise ConfigError(f"destination.matomo.mapping {mapping!r} is unknown: choose one of {', '.join(MAPPINGS)}")

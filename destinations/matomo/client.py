@@ -1,32 +1,38 @@
-"""Matomo bulk tracking over the common HTTP layer: one POST per batch with the token in the JSON body.
+"""Matomo over HTTP: bulk tracking (one attempt at a time, its outcome classified) and the Reporting API.
 
-What counts as stored: only an answer `{"status": "success", ...}`. `status: error` (HTTP 200, 400 or 500) means
-the transactional bulk was rolled back even when `tracked` is non-zero, so the batch is retried whole; 5xx and a
-connection lost before any answer are retried by `HttpClient`; other 4xx a few times here; a 400 to the first
-batch of a run means bulk tracking is probably disabled, and the run stops.
+A bulk POST ends in one of three ways, and only the first two are certain:
+- **stored**: HTTP 2xx `{"status": "success", ...}`: Matomo stored the batch and says how many hits were invalid;
+- **refused**: nothing can have been stored: the connection was never made, or HTTP 429 or a 4xx without a bulk
+  answer (the request was turned away before Matomo read it);
+- **unknown**: anything after the request went out: HTTP 5xx (a real Matomo answers a deadlocked bulk with 500
+  `status: error` after storing none, all, or the tail of it), `status: error` with any status, an answer cut off
+  or unreadable, a timeout or a connection lost while waiting. Only reading Matomo back tells what it holds
+  (`reconcile`).
+
+The Reporting API (`index.php` beside `matomo.php`) is called with every parameter, token_auth included, in the POST
+body, never in the URL: segments name visitors and users.
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import logging
-import random
 import socket
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from sources.common.clock import SYSTEM_CLOCK, Clock
-from sources.common.errors import AuthError, ConfigError, TransientError, VendorError
-from sources.common.http import HttpClient, RetryPolicy, default_error_message
+from sources.common.errors import AuthError, ConfigError, VendorError
+from sources.common.http import HttpClient, RetryPolicy, parse_retry_after
+from sources.common.monitor import current_monitor
 from sources.common.redact import redact, register_secret
 
 from .settings import (
-    CLIENT_ERROR_ATTEMPTS,
     DEFAULT_TIMEOUT_SECONDS,
     RETRY_ATTEMPTS,
     RETRY_BASE_DELAY,
@@ -40,54 +46,27 @@ DEFAULT_RETRY = RetryPolicy(
     max_attempts=RETRY_ATTEMPTS, base_delay=RETRY_BASE_DELAY, max_delay=RETRY_MAX_DELAY, max_elapsed_seconds=600.0
 )
 
-# Errors after the request went out and before an answer came: the server may have stored the batch.
-AMBIGUOUS_ERRORS = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+# Errors before anything was sent: the batch cannot have been stored.
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 class BulkTrackingDisabled(ConfigError):
     """HTTP 400 to the very first bulk request."""
 
 
+class ReadBackError(VendorError):
+    """Matomo could not be read back (Live API refused or disabled): an unknown batch stays unknown."""
+
+
 @dataclass(frozen=True)
-class BulkResult:
-    tracked: int
-    invalid: int
-    invalid_indices: list[int] | None
-    lost_answers: int  # attempts whose answer was lost before this success
-
-
-class AnswerTracking(httpx.HTTPTransport):
-    """Counts, per thread, requests that were sent but never answered (timeouts, dropped connections)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._local = threading.local()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return super().handle_request(request)
-        except AMBIGUOUS_ERRORS:
-            self._local.lost = getattr(self._local, "lost", 0) + 1
-            raise
-
-    def note_lost(self) -> None:
-        self._local.lost = getattr(self._local, "lost", 0) + 1
-
-    def take_lost(self) -> int:
-        lost = getattr(self._local, "lost", 0)
-        self._local.lost = 0
-        return lost
-
-
-def check_bulk_answer(payload: Any) -> dict[str, Any]:
-    """A 2xx answer stores the batch only with `status: success`."""
-    if not isinstance(payload, dict) or payload.get("status") != "success":
-        tracked = payload.get("tracked") if isinstance(payload, dict) else None
-        raise TransientError(
-            f"matomo answered {str(payload)[:200]} (tracked {tracked}): a failed bulk stores nothing; "
-            "retrying the whole batch"
-        )
-    return payload
+class BulkOutcome:
+    state: str  # "stored" | "refused" | "unknown"
+    tracked: int = 0
+    invalid: int = 0
+    invalid_indices: list[int] | None = None
+    answered: bool = True  # False: no answer came (timeout, connection lost): the server may still be working
+    retry_after: float | None = None
+    reason: str = ""
 
 
 def split_tracking_url(tracking_url: str) -> tuple[str, str]:
@@ -95,6 +74,25 @@ def split_tracking_url(tracking_url: str) -> tuple[str, str]:
     origin = f"{parts.scheme}://{parts.netloc}"
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return origin, path
+
+
+def reporting_error_message(response: httpx.Response) -> str:
+    """Matomo answers a wrong token with an HTML page: name it instead of quoting the page."""
+    if "html" in response.headers.get("content-type", ""):
+        return f"HTTP {response.status_code} (an HTML error page: the token is invalid or expired)"
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason_phrase
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(body)[:300]
+
+
+def _then(body: bytes, call: Callable[[], None]) -> Iterator[bytes]:
+    """The body as a stream that calls `call` once it has been written."""
+    yield body
+    call()
 
 
 class MatomoTracker:
@@ -111,21 +109,35 @@ class MatomoTracker:
         register_secret(token_auth)
         self.token_auth = token_auth or None
         self.clock = clock
+        self.retry = retry or DEFAULT_RETRY
         origin, self.path = split_tracking_url(tracking_url)
         pool = max(4, connections)
-        self.transport = AnswerTracking(
+        transport = httpx.HTTPTransport(
+            # Loading the CA bundle costs ~25 ms of CPU: only when the tracker is reached over HTTPS.
+            verify=origin.startswith("https:"),
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],  # a bulk body must not wait for an ACK
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=30.0),
         )
+        # Reads of the Reporting API may be repeated freely: they go through the common layer and its retries.
         self.http = HttpClient(
             VENDOR,
             origin,
-            retry=retry or DEFAULT_RETRY,
+            retry=self.retry,
             clock=clock,
             timeout=timeout,
-            error_message=default_error_message,
-            transport=self.transport,
+            error_message=reporting_error_message,
+            transport=transport,
         )
+        # Bulk posts are never repeated blindly: one attempt each, on a client of their own.
+        self._bulk_http = httpx.Client(
+            base_url=origin,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            headers={"User-Agent": "clickhaul", "Content-Type": "application/json"},
+            transport=transport,
+        )
+        # The body around the requests, encoded once: `{"requests":[` ... `],"token_auth":"..."}`.
+        tail = b"]" + (b',"token_auth":' + orjson.dumps(self.token_auth) if self.token_auth else b"") + b"}"
+        self._body_head, self._body_tail = b'{"requests":[', tail
 
     @property
     def stats(self) -> Any:
@@ -136,13 +148,18 @@ class MatomoTracker:
         """The Reporting API beside the tracker: .../matomo.php -> .../index.php."""
         return self.path.split("?")[0].rsplit("/", 1)[0] + "/index.php"
 
-    def reporting(self, method: str, **params: str) -> Any:
-        """One Reporting API call; token_auth in the POST body. Matomo answers errors with HTTP 200."""
-        answer = self.http.post(
-            self.reporting_path,
-            params={"module": "API", "method": method, "format": "json", **params},
-            data={"token_auth": self.token_auth or "anonymous"},
-        )
+    # -- Reporting API ----------------------------------------------------------------------------------
+    def reporting(self, method: str, **params: Any) -> Any:
+        """One Reporting API call, all in the POST body. Matomo answers most errors with HTTP 200."""
+        body = {"module": "API", "format": "json", "method": method, **params}
+        body["token_auth"] = self.token_auth or "anonymous"
+        try:
+            answer = self.http.post(self.reporting_path, data=body)
+        except AuthError as error:
+            raise AuthError(
+                f"matomo refused destination.matomo.token_auth for {method}: {redact(str(error))} — set a token with "
+                "write access to the sites (DESTINATION__MATOMO__TOKEN_AUTH)"
+            ) from None
         if isinstance(answer, dict) and answer.get("result") == "error":
             raise VendorError(VENDOR, str(answer.get("message")), name=method)
         return answer
@@ -163,49 +180,94 @@ class MatomoTracker:
         """Back-dated hits show in reports only after the archives of their days are invalidated."""
         self.reporting("CoreAdminHome.invalidateArchivedReports", idSites=site, dates=",".join(sorted(dates)))
 
-    def close(self) -> None:
-        self.http.close()
-
-    def _read_answer(self, text: str) -> dict[str, Any]:
+    def visits(self, site: str, first: dt.date, last: dt.date, segment: str | None) -> list[dict[str, Any]]:
+        """Every visit of `site` whose last action falls in [first, last] (the site's days), with its actions;
+        `segment` narrows it to some visitors. One request: offsets would shift under concurrent tracking."""
+        params: dict[str, Any] = {
+            "idSite": site,
+            "period": "range",
+            "date": f"{first.isoformat()},{last.isoformat()}",
+            "filter_limit": -1,
+        }
+        if segment:
+            params["segment"] = segment
         try:
-            payload = json.loads(text)
-        except ValueError:
-            # A 2xx whose body is cut short or empty: Matomo answered, so it may well have stored the batch.
-            self.transport.note_lost()
-            raise TransientError(f"matomo: unreadable answer {text[:100]!r}; sending the batch again") from None
-        return check_bulk_answer(payload)
+            answer = self.reporting("Live.getLastVisitsDetails", **params)
+        except VendorError as error:
+            raise ReadBackError(
+                VENDOR,
+                f"could not read site {site} back with Live.getLastVisitsDetails ({error.vendor_message}): a batch "
+                "whose answer was lost cannot be checked; the visitor log must be enabled and the token needs view "
+                "access",
+                name="Live.getLastVisitsDetails",
+            ) from None
+        if not isinstance(answer, list):
+            raise ReadBackError(VENDOR, f"Live.getLastVisitsDetails answered {str(answer)[:200]}")
+        return [visit for visit in answer if isinstance(visit, dict)]
 
-    def bulk(self, requests: Sequence[str], is_first: Callable[[], bool] = lambda: False) -> BulkResult:
-        """Send one batch of query strings; return Matomo's counts once it has stored them."""
-        body: dict[str, Any] = {"requests": list(requests)}
-        if self.token_auth:
-            body["token_auth"] = self.token_auth  # in the body, never in the URL
-        self.transport.take_lost()
-        client_errors = 0
-        while True:
-            try:
-                answer = self.http.post(self.path, json_body=body, parse="text", check=self._read_answer)
-                break
-            except AuthError as error:
-                raise AuthError(f"matomo refused the token_auth: {error}") from None
-            except VendorError as error:
-                if error.status == 400 and is_first():
-                    raise BulkTrackingDisabled(
-                        f"matomo answered HTTP 400 to the first bulk request: bulk tracking may be disabled on "
-                        f"this Matomo, or destination.matomo.tracking_url is not its matomo.php "
-                        f"(server said: {error.vendor_message[:200]})"
-                    ) from None
-                client_errors += 1
-                if client_errors >= CLIENT_ERROR_ATTEMPTS:
-                    raise
-                delay = random.uniform(RETRY_BASE_DELAY / 2, RETRY_BASE_DELAY * 2**client_errors)
-                self.http.stats.add(retries=1)
-                log.info("matomo: batch refused (%s); retrying in %.1f s", redact(str(error)), delay)
-                self.clock.sleep(delay)
-        indices = answer.get("invalid_indices")
-        return BulkResult(
-            tracked=int(answer.get("tracked") or 0),
-            invalid=int(answer.get("invalid") or 0),
-            invalid_indices=[int(i) for i in indices] if isinstance(indices, list) else None,
-            lost_answers=self.transport.take_lost(),
-        )
+    # -- bulk tracking ----------------------------------------------------------------------------------
+    def bulk_body(self, requests: Sequence[str]) -> bytes:
+        """`requests` are JSON objects already (`sender.encode_request`): joined, not encoded again."""
+        return self._body_head + ",".join(requests).encode() + self._body_tail
+
+    def send(
+        self,
+        requests: Sequence[str],
+        is_first: Callable[[], bool] = lambda: False,
+        on_sent: Callable[[], None] | None = None,
+    ) -> BulkOutcome:
+        """One POST of one batch; what became of it. Raises only for what no repeat can fix (token, bulk off).
+        `on_sent` is called once the body is handed to the socket, while the answer is still to come."""
+        self.http.stats.add(requests=1)
+        current_monitor().count(requests=1)
+        body = self.bulk_body(requests)
+        try:
+            if on_sent is None:
+                response = self._bulk_http.post(self.path, content=body)
+            else:
+                response = self._bulk_http.post(
+                    self.path, content=_then(body, on_sent), headers={"Content-Length": str(len(body))}
+                )
+        except NOT_SENT_ERRORS as error:
+            return BulkOutcome("refused", reason=f"{type(error).__name__}: {redact(str(error))}")
+        except httpx.TransportError as error:  # written (or partly): a timeout or a connection lost after it
+            return BulkOutcome("unknown", answered=False, reason=f"no answer: {type(error).__name__}")
+        return self.read_answer(response, is_first)
+
+    def read_answer(self, response: httpx.Response, is_first: Callable[[], bool]) -> BulkOutcome:
+        status = response.status_code
+        try:
+            payload: Any = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            payload = None
+        if isinstance(payload, dict) and payload.get("status") == "success" and status < 300:
+            indices = payload.get("invalid_indices")
+            return BulkOutcome(
+                "stored",
+                tracked=int(payload.get("tracked") or 0),
+                invalid=int(payload.get("invalid") or 0),
+                invalid_indices=[int(i) for i in indices] if isinstance(indices, list) else None,
+            )
+        if status in (401, 403):
+            raise AuthError(
+                f"matomo refused the token_auth for bulk tracking (HTTP {status}) — set a token with write access "
+                "to the sites (DESTINATION__MATOMO__TOKEN_AUTH)"
+            )
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock, self.retry)
+            return BulkOutcome("refused", retry_after=retry_after, reason="HTTP 429")
+        if 400 <= status < 500 and not isinstance(payload, dict):
+            if status == 400 and is_first():
+                raise BulkTrackingDisabled(
+                    f"matomo answered HTTP 400 to the first bulk request: bulk tracking may be disabled on this "
+                    f"Matomo, or destination.matomo.tracking_url is not its matomo.php "
+                    f"(server said: {redact(response.text)[:200]})"
+                )
+            return BulkOutcome("refused", reason=f"HTTP {status}: {redact(response.text)[:200]}")
+        # 5xx, status:error with any status, a 2xx cut short: Matomo did something, and only it knows what.
+        tracked = payload.get("tracked") if isinstance(payload, dict) else None
+        return BulkOutcome("unknown", reason=f"HTTP {status} (tracked {tracked})")
+
+    def close(self) -> None:
+        self._bulk_http.close()
+        self.http.close()

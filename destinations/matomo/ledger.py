@@ -1,14 +1,18 @@
 """What the destination keeps beside the data, in the local DuckDB (schema `matomo`):
 
-- `matomo_ledger`: one row per batch Matomo acknowledged (`status: success`), keyed by the batch's content hash;
+- `matomo_ledger`: one row per batch Matomo holds: acknowledged (`status: success`), or found stored by reading
+  Matomo back after an unknown outcome (`found_stored` hits of it, `reconciled`);
 - `matomo_ledger_hits`: the hit ids of those batches. A hit id is a hash of the target, the source table, the
-  row's identity and the hit's position in the row, so it is the same in every run: hits already acknowledged
-  are never sent again, even when a later run groups them into different batches;
+  row's identity and the hit's position in the row, so it is the same in every run: hits Matomo holds are never
+  sent again, even when a later run groups them into different batches;
+- `matomo_ledger_in_flight`: a batch from just before it is sent until its outcome is known, with its hit ids and
+  query strings: after a crash the next run finds it here and asks Matomo which of its hits it holds;
 - `matomo_rejected`: every hit that was not sent (client validation) or that Matomo reported invalid, with the
   source row, the reason and the load id.
 
-A batch is written to the ledger in one transaction after Matomo's answer, and only then is the next batch of
-that worker sent.
+A batch enters `matomo_ledger_in_flight` when it is queued to a worker, before it is sent; once its outcome is
+known, it leaves flight and what Matomo holds of it enters the ledger, in one transaction. Until then a crash leaves
+it in flight, and the next run reads it back.
 """
 
 from __future__ import annotations
@@ -22,9 +26,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from sources.common.clock import utc_now
+from sources.common.clock import utc_now, wall_time
 
-from .settings import LEDGER_BATCHES_TABLE, LEDGER_HITS_TABLE, LEDGER_SCHEMA, REJECTED_TABLE
+from .settings import LEDGER_BATCHES_TABLE, LEDGER_HITS_TABLE, LEDGER_IN_FLIGHT_TABLE, LEDGER_SCHEMA, REJECTED_TABLE
+
+_BATCHES = f'"{LEDGER_SCHEMA}"."{LEDGER_BATCHES_TABLE}"'
+_HITS = f'"{LEDGER_SCHEMA}"."{LEDGER_HITS_TABLE}"'
+_IN_FLIGHT = f'"{LEDGER_SCHEMA}"."{LEDGER_IN_FLIGHT_TABLE}"'
 
 
 @dataclass(frozen=True)
@@ -40,11 +48,24 @@ class Rejection:
 @dataclass(frozen=True)
 class Acknowledgement:
     batch_hash: str
-    hit_ids: Sequence[str]
+    hit_ids: Sequence[str]  # the hits Matomo holds (or reported invalid) of this batch
     source: str
     tracked: int
     invalid: int
-    lost_answers: int  # attempts of this batch whose answer never came (the batch may have been stored then)
+    lost_answers: int  # attempts of this batch whose answer never came
+    found_stored: int = 0  # hits found stored by reading Matomo back, not acknowledged by an answer
+    reconciled: bool = False
+
+
+@dataclass(frozen=True)
+class Flight:
+    """A batch on its way: recorded before it is sent, settled when its outcome is known."""
+
+    flight_id: str
+    source: str
+    sent_at: float  # wall_time() when it was recorded (queued to a worker), not sent
+    hit_ids: Sequence[str]
+    requests: Sequence[str]
 
 
 class Ledger:
@@ -54,6 +75,7 @@ class Ledger:
         self._cursor = connection.cursor()
         self._lock = threading.Lock()
         self._known = False
+        self._flights = 0
         self._setup()
 
     @classmethod
@@ -66,30 +88,38 @@ class Ledger:
             connection.close()
 
     def _setup(self) -> None:
+        """The ledger's tables, created in one transaction (one commit: this is on the way to the first batch)."""
         s = LEDGER_SCHEMA
+        statements = [
+            f'create schema if not exists "{s}"',
+            f'create table if not exists "{s}"."{LEDGER_BATCHES_TABLE}" (batch_hash varchar, target varchar, '
+            "source varchar, load_id varchar, hits integer, tracked integer, invalid integer, lost_answers integer, "
+            "acknowledged_at timestamptz)",
+            # Ledgers written before reconciliation existed get the new columns (NULL for their old rows).
+            f"alter table {_BATCHES} add column if not exists found_stored integer",
+            f"alter table {_BATCHES} add column if not exists reconciled boolean",
+            f'create table if not exists "{s}"."{LEDGER_HITS_TABLE}" (hit_id varchar, batch_hash varchar)',
+            f"create table if not exists {_IN_FLIGHT} (flight_id varchar, target varchar, source varchar, "
+            "load_id varchar, sent_at double, hit_ids varchar, requests varchar)",
+            f'create table if not exists "{s}"."{REJECTED_TABLE}" (load_id varchar, rejected_at timestamptz, '
+            "source varchar, origin varchar, reason varchar, hit_id varchar, row json, request varchar)",
+        ]
         with self._lock:
-            self._cursor.execute(f'create schema if not exists "{s}"')
-            self._cursor.execute(
-                f'create table if not exists "{s}"."{LEDGER_BATCHES_TABLE}" ('
-                "batch_hash varchar, target varchar, source varchar, load_id varchar, hits integer, tracked integer, "
-                "invalid integer, lost_answers integer, acknowledged_at timestamptz)"
-            )
-            self._cursor.execute(
-                f'create table if not exists "{s}"."{LEDGER_HITS_TABLE}" (hit_id varchar, batch_hash varchar)'
-            )
-            self._cursor.execute(
-                f'create table if not exists "{s}"."{REJECTED_TABLE}" ('
-                "load_id varchar, rejected_at timestamptz, source varchar, origin varchar, reason varchar, "
-                "hit_id varchar, row json, request varchar)"
-            )
+            self._cursor.execute("begin transaction")
+            try:
+                for statement in statements:
+                    self._cursor.execute(statement)
+                self._cursor.execute("commit")
+            except BaseException:
+                self._cursor.execute("rollback")
+                raise
 
     def prepare(self, source: str) -> None:
         """Before pushing `source`: has any of its hits been acknowledged for this target? If not (a first push),
         no chunk needs to be checked against the ledger."""
         with self._lock:
             found = self._cursor.execute(
-                f'select count(*) from "{LEDGER_SCHEMA}"."{LEDGER_BATCHES_TABLE}" where target = ? and source = ?',
-                [self.target, source],
+                f"select count(*) from {_BATCHES} where target = ? and source = ?", [self.target, source]
             ).fetchall()
         self._known = bool(found[0][0])
 
@@ -102,46 +132,60 @@ class Ledger:
             self._cursor.register("matomo_chunk_ids", chunk)
             try:
                 rows = self._cursor.execute(
-                    "select hit_id from matomo_chunk_ids where hit_id in "
-                    f'(select hit_id from "{LEDGER_SCHEMA}"."{LEDGER_HITS_TABLE}")'
+                    f"select hit_id from matomo_chunk_ids where hit_id in (select hit_id from {_HITS})"
                 ).fetchall()
             finally:
                 self._cursor.unregister("matomo_chunk_ids")
         return {row[0] for row in rows}
 
-    def acknowledge(self, ack: Acknowledgement) -> None:
-        matomo_ack_hits = pa.table(  # noqa: F841 - read by name in the insert below (DuckDB's replacement scan)
-            {
-                "hit_id": pa.array(list(ack.hit_ids), pa.string()),
-                "batch_hash": pa.array([ack.batch_hash] * len(ack.hit_ids), pa.string()),
-            }
-        )
+    def launch(self, source: str, hit_ids: Sequence[str], requests: Sequence[str]) -> Flight:
+        """Record a batch as in flight, before it is sent: a crash from here on leaves it for the next run."""
+        with self._lock:
+            self._flights += 1
+            flight = Flight(f"{self.load_id}/{self._flights}", source, wall_time(), hit_ids, requests)
+            self._cursor.execute(
+                f"insert into {_IN_FLIGHT} values (?, ?, ?, ?, ?, ?, ?)",
+                [flight.flight_id, self.target, source, self.load_id, flight.sent_at, "\n".join(hit_ids),
+                 "\n".join(requests)],
+            )  # fmt: skip
+        return flight
+
+    def in_flight(self, source: str) -> list[Flight]:
+        """Batches of `source` to this target whose outcome a crashed (or failed) run never learnt, oldest first."""
+        with self._lock:
+            rows = self._cursor.execute(
+                f"select flight_id, sent_at, hit_ids, requests from {_IN_FLIGHT} where target = ? and source = ? "
+                "order by sent_at",
+                [self.target, source],
+            ).fetchall()
+        return [Flight(row[0], source, row[1], row[2].split("\n"), row[3].split("\n")) for row in rows]
+
+    def settle(self, flight: Flight, ack: Acknowledgement | None) -> None:
+        """In one transaction: the batch leaves flight and what Matomo holds of it enters the ledger."""
         now = utc_now()
         with self._lock:
             self._cursor.execute("begin transaction")
             try:
-                self._cursor.execute(
-                    f'insert into "{LEDGER_SCHEMA}"."{LEDGER_BATCHES_TABLE}" values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-                    [
-                        ack.batch_hash,
-                        self.target,
-                        ack.source,
-                        self.load_id,
-                        len(ack.hit_ids),
-                        ack.tracked,
-                        ack.invalid,
-                        ack.lost_answers,
-                        now,
-                    ],
-                )
-                self._cursor.execute(
-                    f'insert into "{LEDGER_SCHEMA}"."{LEDGER_HITS_TABLE}" '
-                    "select hit_id, batch_hash from matomo_ack_hits"
-                )
+                self._cursor.execute(f"delete from {_IN_FLIGHT} where flight_id = ?", [flight.flight_id])
+                if ack is not None and ack.hit_ids:
+                    self._cursor.execute(
+                        f"insert into {_BATCHES} (batch_hash, target, source, load_id, hits, tracked, invalid, "
+                        "lost_answers, acknowledged_at, found_stored, reconciled) "
+                        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [ack.batch_hash, self.target, ack.source, self.load_id, len(ack.hit_ids), ack.tracked,
+                         ack.invalid, ack.lost_answers, now, ack.found_stored, ack.reconciled],
+                    )  # fmt: skip
+                    # One parameter split by DuckDB: cheaper than 200 rows through Arrow or executemany.
+                    self._cursor.execute(
+                        f"insert into {_HITS} select unnest(string_split(?, chr(10))), ?",
+                        ["\n".join(ack.hit_ids), ack.batch_hash],
+                    )
                 self._cursor.execute("commit")
             except BaseException:
                 self._cursor.execute("rollback")
                 raise
+        if ack is not None and ack.hit_ids:
+            self._known = True
 
     def reject(self, rejections: Sequence[Rejection]) -> None:
         if not rejections:

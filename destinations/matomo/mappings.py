@@ -9,6 +9,7 @@ parameters; `validation.prepare_hit` then checks and encodes them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -84,10 +85,16 @@ def is_parameter(name: str) -> bool:
     return name in TRACKING_PARAMETERS or bool(re.fullmatch(DIMENSION_PREFIX + r"\d+", name))
 
 
+@functools.lru_cache(maxsize=4096)
+def parameter_of(column: str) -> str | None:
+    """The Tracking API parameter a column is sent as (None: not sent); a table has few columns, so cached."""
+    return column if is_parameter(column) else FRIENDLY_NAMES.get(column)
+
+
 def default_to_hits(row: Mapping[str, Any]) -> Hits:
     hit: dict[str, Any] = {}
     for column, value in row.items():
-        name = column if is_parameter(column) else FRIENDLY_NAMES.get(column)
+        name = parameter_of(column)
         if name is None:
             continue
         if name in hit and column != name:

@@ -55,3 +55,13 @@ def test_a_wrong_token_is_refused_before_the_first_batch(simulator: MatomoSimula
         push_table(path, "events.hits", config=config_for(simulator, token="f" * 32), retry=FAST_RETRY)
     assert simulator.stored() == []
     assert simulator.count(r"matomo\.php") == 0
+
+
+def test_days_of_hits_found_stored_by_a_read_back_are_invalidated_too(tmp_path: Path) -> None:
+    """A 500 that stored the whole back-dated batch: nothing is sent again, yet those days hold new hits."""
+    path = database(tmp_path)
+    expected = create_backdated(path)
+    with MatomoSimulator(transaction_failure_rate=1.0, failure_outcomes={"all": 1.0}) as simulator:
+        summary = push_table(path, "events.hits", config=config_for(simulator), retry=FAST_RETRY)
+        assert (summary.found_stored, summary.resent, len(simulator.stored())) == (5, 0, 5)
+        assert simulator.invalidations == [("1", expected)]
