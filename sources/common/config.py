@@ -6,11 +6,18 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.exceptions import ConfigFieldMissingException, ConfigValueCannotBeCoercedException
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.configuration.specs.base_configuration import is_secret_hint
 
 from .errors import ConfigError
+from .redact import register_secrets
+
+if TYPE_CHECKING:
+    from .incremental import DayCursor
 
 
 def config_key(vendor: str, field: str, section: str = "sources") -> str:
@@ -88,3 +95,92 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@configspec
+class ExplicitArguments(BaseConfiguration):
+    """The dlt spec of a source that takes its settings as one VendorConfig (`spec=ExplicitArguments`): dlt then
+    injects nothing into the function's arguments, and the VendorConfig is resolved once, by the source."""
+
+
+@configspec
+class VendorConfig(BaseConfiguration):
+    """A vendor's settings, declared once: a subclass per vendor adds its own fields (with their defaults) and
+    checks them in its `on_resolved`. Resolved the dlt way from `[<section>.<vendor>]` in .dlt/*.toml or
+    `<SECTION>__<VENDOR>__<FIELD>` variables, explicit values winning, so bad input fails before any request."""
+
+    VENDOR: ClassVar[str] = ""
+    SECTION: ClassVar[str] = "sources"
+
+    def on_resolved(self) -> None:
+        """dlt calls every class's `on_resolved`, base classes first: a vendor's checks its own values (raising
+        ConfigError naming the key and the fix) after these."""
+        register_secrets(
+            str(getattr(self, name))
+            for name, hint in self.get_resolvable_fields().items()
+            if is_secret_hint(hint) and getattr(self, name)
+        )
+
+    @classmethod
+    def key(cls, field: str) -> str:
+        return config_key(cls.VENDOR, field, cls.SECTION)
+
+    @classmethod
+    def from_config(cls, **explicit: Any) -> Self:
+        """The settings from config files and variables; `explicit` values (None: not given) win."""
+        fields = cls.get_resolvable_fields()
+        unknown = sorted(set(explicit) - set(fields))
+        if unknown:
+            raise ConfigError(
+                f"unknown {cls.SECTION}.{cls.VENDOR} setting(s) {', '.join(unknown)}: use {', '.join(sorted(fields))}"
+            )
+        given = {name: value for name, value in explicit.items() if value is not None}
+        try:
+            return resolve_configuration(cls(), sections=(cls.SECTION, cls.VENDOR), explicit_value=given or None)
+        except ConfigFieldMissingException as error:
+            raise missing_config(cls.VENDOR, error.fields, cls.SECTION) from None
+        except ConfigValueCannotBeCoercedException as error:
+            kind = getattr(error.hint, "__name__", str(error.hint))
+            raise ConfigError(
+                f"{cls.key(error.field_name)} {error.field_value!r} is not a valid {kind}: set "
+                f"{env_var(cls.VENDOR, error.field_name, cls.SECTION)} or [{cls.SECTION}.{cls.VENDOR}] "
+                f"{error.field_name} to one"
+            ) from None
+
+    def identity(self, *leave_out: str) -> tuple[object, ...]:
+        """What tells one account's client from another's: every setting but `leave_out` (the days a run asks)."""
+        values = [(name, getattr(self, name)) for name in self.get_resolvable_fields() if name not in leave_out]
+        return (type(self).__name__, repr(values))
+
+
+@configspec
+class DaysConfig(VendorConfig):
+    """A source of day-based tables: the days it asks and in which timezone they are calendar days."""
+
+    HISTORY_DAYS: ClassVar[int] = 30  # the first run's default start: that many days ago
+    DAY_FIELDS: ClassVar[tuple[str, ...]] = ("start_date", "end_date", "lookback_days")
+
+    timezone: str = "UTC"
+    start_date: Any | None = None  # the first run's first day; a fixed range with end_date
+    end_date: Any | None = None
+    lookback_days: int = 3
+
+    def on_resolved(self) -> None:
+        from .windows import check_timezone
+
+        check_timezone(self.timezone)
+        if self.lookback_days < 0:
+            raise ConfigError(f"{self.key('lookback_days')} must be 0 or more, not {self.lookback_days}")
+        self.days  # noqa: B018 - the dates parse, and end is not before start
+
+    @property
+    def days(self) -> DayCursor:
+        from .incremental import DayCursor, configured_days
+
+        first, last = configured_days(
+            self.start_date, self.end_date, self.timezone, self.HISTORY_DAYS, f"{self.SECTION}.{self.VENDOR}."
+        )
+        return DayCursor(first, last, self.lookback_days)
+
+    def client_identity(self) -> tuple[object, ...]:
+        return self.identity(*self.DAY_FIELDS)

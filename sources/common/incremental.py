@@ -142,11 +142,14 @@ def scheduler_interval() -> tuple[dt.date, dt.date] | None:
 
 
 def configured_days(
-    start_date: dt.date | str | None, end_date: dt.date | str | None, tz: str, history_days: int
+    start_date: dt.date | str | None, end_date: dt.date | str | None, tz: str, history_days: int, prefix: str = ""
 ) -> tuple[dt.date, dt.date | None]:
-    """A source's `start_date` (first run; default `history_days` ago in `tz`) and optional fixed `end_date`."""
-    first = parse_date(start_date, "start_date") if start_date else today_in(tz) - dt.timedelta(days=history_days)
-    last = parse_date(end_date, "end_date") if end_date else None
+    """A source's `start_date` (first run; default `history_days` ago in `tz`) and optional fixed `end_date`;
+    `prefix` (e.g. "sources.pirsch.") names the keys in messages."""
+    first = (
+        parse_date(start_date, f"{prefix}start_date") if start_date else today_in(tz) - dt.timedelta(days=history_days)
+    )
+    last = parse_date(end_date, f"{prefix}end_date") if end_date else None
     if last and last < first:
-        raise ConfigError(f"end_date {last} is before start_date {first}")
+        raise ConfigError(f"{prefix}end_date {last} is before {prefix}start_date {first}")
     return first, last

@@ -9,25 +9,20 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.common.configuration.inject import with_config
 from dlt.sources import DltResource
 
 from sources.common.arrow import ColumnType, TableSpec, batched
-from sources.common.config import check_base_url, config_list, require
+from sources.common.config import ExplicitArguments
 from sources.common.errors import ConfigError
 from sources.common.fanout import fan_out
-from sources.common.incremental import DayCursor, configured_days
+from sources.common.incremental import DayCursor
 from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
-from sources.common.pool import shared_client
-from sources.common.windows import DateWindow, WindowUnit, check_timezone
+from sources.common.windows import DateWindow, WindowUnit
 
 from .client import PirschClient
+from .config import PirschConfig
 from .settings import (
-    DEFAULT_BASE_URL,
-    DEFAULT_HISTORY_DAYS,
-    DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_WORKERS,
     DOMAIN_COLUMNS,
     ENDPOINTS,
     EVENT_METADATA_DIMENSIONS,
@@ -35,7 +30,6 @@ from .settings import (
     EVENT_METADATA_PATH,
     EVENT_METADATA_TABLE,
     GOAL_COLUMNS,
-    MAX_WORKERS,
     ROW_KEY,
     ROW_TIMEZONE,
     SERIES_WINDOW,
@@ -45,47 +39,23 @@ from .settings import (
 __all__ = ["check_connection", "pirsch_source"]
 
 
-@dlt.source(name="pirsch", section="pirsch", max_table_nesting=0)
-def pirsch_source(
-    client_id: str = dlt.secrets.value,
-    client_secret: str = dlt.secrets.value,
-    base_url: str = DEFAULT_BASE_URL,
-    domain_ids: Any = None,
-    timezone: str = "UTC",
-    start_date: dt.date | str | None = None,
-    end_date: dt.date | str | None = None,
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
-    keywords: bool = False,
-    request_timeout: float = 60.0,
-    workers: int = DEFAULT_WORKERS,
-) -> Iterator[DltResource]:
+@dlt.source(name="pirsch", max_table_nesting=0, spec=ExplicitArguments)
+def pirsch_source(config: PirschConfig | None = None, **settings: Any) -> Iterator[DltResource]:
     """One resource per statistics endpoint (see `settings.ENDPOINTS`), plus `domains` and `goals`.
 
-    Without `end_date` each resource continues from its saved day cursor, re-reading `lookback_days` because
-    Pirsch restates recent days; with `start_date`..`end_date` exactly that range is loaded and no state moves.
+    `config` is read from `[sources.pirsch]` (or SOURCES__PIRSCH__*) when not given; `settings` override its
+    fields by name (`start_date`/`end_date`: the CLI's --start/--end). Without `end_date` each resource continues
+    from its watermarks, re-reading `lookback_days` because Pirsch restates recent days; with `start_date`..
+    `end_date` exactly that range is loaded and no state moves.
     """
-    require("pirsch", client_id=client_id, client_secret=client_secret)
-    check_base_url(base_url, "sources.pirsch.base_url")
-    check_timezone(timezone)
-    if lookback_days < 0:
-        raise ConfigError(f"sources.pirsch.lookback_days must be 0 or more, not {lookback_days}")
-    if not 1 <= workers <= MAX_WORKERS:
-        raise ConfigError(f"sources.pirsch.workers must be between 1 and {MAX_WORKERS}, not {workers}")
-    days = DayCursor(*configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS), lookback_days)
-
-    client = shared_client(
-        lambda: PirschClient(base_url, client_id, client_secret, timeout=request_timeout),
-        "pirsch",
-        base_url,
-        client_id,
-        client_secret,
-        request_timeout,
-    )
-    wanted = config_list(domain_ids, "sources.pirsch.domain_ids")
+    config = config or PirschConfig.from_config(**settings)
+    days = config.days
+    client = config.client()
+    wanted = config.domain_ids
     # Listing domains is a request: it happens on first use during extraction, never while the source is defined
     # (a DAG parse, a backfill window). Unknown ids still fail before any statistics request.
     domains = Once(lambda: select_domains(client.domains(), wanted))
-    stats = StatsReader(client, domains, timezone, workers)
+    stats = StatsReader(client, domains, config.timezone, config.workers)
 
     def domain_rows() -> Iterator[pa.Table]:
         if domains():
@@ -108,7 +78,7 @@ def pirsch_source(
     for endpoint in ENDPOINTS:
         resource = stats_resource(stats, endpoint, days)
         if endpoint.table == "keywords":
-            resource.selected = keywords
+            resource.selected = config.keywords
         yield resource
         if endpoint.table == "events":
             yield resource | event_metadata(stats)
@@ -269,21 +239,11 @@ def event_metadata(stats: StatsReader) -> DltResource:
 
 def check_connection() -> str:
     """`clickhaul check pirsch`: a token and the domain list prove credentials and reachability."""
-    return _check()
-
-
-@with_config(sections=("sources", "pirsch"))
-def _check(
-    client_id: str = dlt.secrets.value,
-    client_secret: str = dlt.secrets.value,
-    base_url: str = DEFAULT_BASE_URL,
-) -> str:
-    require("pirsch", client_id=client_id, client_secret=client_secret)
-    check_base_url(base_url, "sources.pirsch.base_url")
-    client = PirschClient(base_url, client_id, client_secret, timeout=30.0)
+    config = PirschConfig.from_config()
+    client = config.client(timeout=30.0)
     try:
         domains = client.domains()
     finally:
         client.close()
     names = ", ".join(f"{d.get('hostname')} ({d.get('id')})" for d in domains) or "none"
-    return f"pirsch at {base_url}: credentials accepted, {len(domains)} domain(s): {names}"
+    return f"pirsch at {config.base_url}: credentials accepted, {len(domains)} domain(s): {names}"
