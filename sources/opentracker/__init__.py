@@ -8,32 +8,18 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.common.configuration.inject import with_config
-from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from sources.common.config import check_base_url, config_list
+from sources.common.config import ExplicitArguments
 from sources.common.errors import ConfigError
 from sources.common.fanout import fan_out
-from sources.common.incremental import DayCursor, configured_days
+from sources.common.incremental import DayCursor
 from sources.common.monitor import current_monitor
-from sources.common.pool import shared_client
-from sources.common.windows import WINDOW_UNITS, DateWindow, WindowUnit, check_timezone
+from sources.common.windows import DateWindow, WindowUnit
 
 from .client import OpentrackerClient, filter_params
-from .settings import (
-    API_FIELDS,
-    BY_USER_TABLE,
-    DEFAULT_BASE_URL,
-    DEFAULT_HISTORY_DAYS,
-    DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_TICKET_SECONDS,
-    DEFAULT_WORKERS,
-    FILTERS,
-    PAGE_LIMIT,
-    REQUIRED_COLUMNS,
-    TABLE,
-)
+from .config import OpentrackerConfig
+from .settings import API_FIELDS, BY_USER_TABLE, FILTERS, REQUIRED_COLUMNS, TABLE
 from .table import hints, keep_latest, page_table
 
 __all__ = ["check_connection", "opentracker_source"]
@@ -41,90 +27,30 @@ __all__ = ["check_connection", "opentracker_source"]
 KEY = "sources.opentracker"
 
 
-@dlt.source(name="opentracker", section="opentracker", max_table_nesting=0)
-def opentracker_source(
-    sites: Any = dlt.config.value,  # a list, or a comma list (dlt resolves no str | list union)
-    login: str | None = None,
-    password: TSecretStrValue | None = None,
-    ticket_id: TSecretStrValue | None = None,
-    base_url: str = DEFAULT_BASE_URL,
-    use_ticket: bool = True,
-    ticket_url: str | None = None,
-    ticket_seconds: int = DEFAULT_TICKET_SECONDS,
-    timezone: str = "UTC",
-    start_date: dt.date | str | None = None,
-    end_date: dt.date | str | None = None,
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
-    window: str = "day",
-    page_limit: int = PAGE_LIMIT,
-    workers: int = DEFAULT_WORKERS,
-    filters: Mapping[str, Any] | None = None,
-    user_machine_idxs: Any = None,
-    user_visit_ids: Any = None,
-    request_timeout: float = 60.0,
-) -> Iterator[DltResource]:
+@dlt.source(name="opentracker", max_table_nesting=0, spec=ExplicitArguments)
+def opentracker_source(config: OpentrackerConfig | None = None, **settings: Any) -> Iterator[DltResource]:
     """`sessions` for every site, window by window (default: a day); `sessions_by_user` for the listed users.
 
-    Without `end_date` the run continues from the saved day cursor and re-reads `lookback_days`, because sessions
-    still open at the last run have since ended; with `start_date`..`end_date` exactly that range is loaded and
-    no state moves.
+    `config` is read from `[sources.opentracker]` when not given; `settings` override its fields by name. Without
+    `end_date` the run continues from the watermarks and re-reads `lookback_days`, because sessions still open at
+    the last run have since ended; with `start_date`..`end_date` exactly that range is loaded and no state moves.
     """
-    site_list = site_names(sites)
-    check_base_url(base_url, f"{KEY}.base_url")
-    if ticket_url:
-        check_base_url(ticket_url, f"{KEY}.ticket_url")
-    check_timezone(timezone)
-    if lookback_days < 0:
-        raise ConfigError(f"{KEY}.lookback_days must be 0 or more, not {lookback_days}")
-    if window not in WINDOW_UNITS:
-        raise ConfigError(f"{KEY}.window {window!r} is unknown: use one of {', '.join(WINDOW_UNITS)}")
-    if not 1 <= page_limit <= PAGE_LIMIT:
-        raise ConfigError(f"{KEY}.page_limit must be between 1 and {PAGE_LIMIT}, not {page_limit}")
-    if not 1 <= workers <= 32:
-        raise ConfigError(f"{KEY}.workers must be between 1 and 32, not {workers}")
-    if ticket_seconds < 10:
-        raise ConfigError(f"{KEY}.ticket_seconds must be at least 10, not {ticket_seconds}")
-    api_filters = session_filters(filters)
-    days = DayCursor(*configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS), lookback_days)
-
-    settings = dict(
-        login=login,
-        password=password,
-        ticket_id=ticket_id,
-        use_ticket=use_ticket,
-        ticket_url=ticket_url,
-        ticket_seconds=ticket_seconds,
-        timezone=timezone,
-        page_limit=page_limit,
-        timeout=request_timeout,
-    )
-    # One client per account for the process: backfill windows share its ticket instead of logging in again.
-    client = shared_client(
-        lambda: OpentrackerClient(base_url, **settings),  # type: ignore[arg-type]
-        "opentracker",
-        base_url,
-        sorted(settings.items()),
-    )
-    reader = SessionReader(client, site_list, api_filters, workers)
+    config = config or OpentrackerConfig.from_config(**settings)
+    api_filters = session_filters(config.filters)
+    client = config.client()
+    reader = SessionReader(client, config.sites, api_filters, config.workers)
 
     # Read by the CLI before a pipeline exists (VENDOR_SPEC.preflight): a site this login may not read fails first.
     def site_access() -> Iterator[Any]:
         yield from reader.confirm_sites()
 
     yield dlt.resource(site_access, name="site_access", selected=False)
-    yield sessions_resource(reader, days, window)  # type: ignore[arg-type]
-    users = [("machine_idx", value) for value in config_list(user_machine_idxs, f"{KEY}.user_machine_idxs") or ()]
-    users += [("visit_id", value) for value in config_list(user_visit_ids, f"{KEY}.user_visit_ids") or ()]
+    yield sessions_resource(reader, config.days, config.window)  # type: ignore[arg-type]
+    users = [("machine_idx", value) for value in config.user_machine_idxs]
+    users += [("visit_id", value) for value in config.user_visit_ids]
     by_user = dlt.resource(users, name="user_keys", selected=False) | sessions_by_user(reader)
     by_user.selected = bool(users)
     yield by_user
-
-
-def site_names(sites: Any) -> list[str]:
-    names = [str(site).strip() for site in config_list(sites, f"{KEY}.sites") or () if str(site).strip()]
-    if not names:
-        raise ConfigError(f'{KEY}.sites is empty: list the sites to load, e.g. sites = ["www.example.com"]')
-    return names
 
 
 def session_filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
@@ -208,37 +134,16 @@ def sessions_by_user(reader: SessionReader) -> DltResource:
 
 def check_connection() -> str:
     """`clickhaul check opentracker`: one small page per site proves credentials and site access."""
-    return _check()
-
-
-@with_config(sections=("sources", "opentracker"))
-def _check(
-    sites: Any = dlt.config.value,  # a list, or a comma list (dlt resolves no str | list union)
-    login: str | None = None,
-    password: TSecretStrValue | None = None,
-    ticket_id: TSecretStrValue | None = None,
-    base_url: str = DEFAULT_BASE_URL,
-    use_ticket: bool = True,
-    ticket_url: str | None = None,
-    timezone: str = "UTC",
-) -> str:
-    site_list = site_names(sites)
-    check_base_url(base_url, f"{KEY}.base_url")
-    check_timezone(timezone)
-    client = OpentrackerClient(
-        base_url,
-        login=login,
-        password=password,
-        ticket_id=ticket_id,
-        use_ticket=use_ticket,
-        ticket_url=ticket_url,
-        timezone=timezone,
-        timeout=30.0,
-    )
+    config = OpentrackerConfig.from_config()
+    client = config.client(timeout=30.0)
     try:
-        for site in site_list:
+        for site in config.sites:
             client.confirm_site(site)
     finally:
         client.close()
-    how = "ticket_id" if ticket_id else ("a ticket from login/password" if use_ticket else "login/password")
-    return f"opentracker at {base_url}: {how} accepted for {len(site_list)} site(s): {', '.join(site_list)}"
+    how = (
+        "ticket_id" if config.ticket_id else ("a ticket from login/password" if config.use_ticket else "login/password")
+    )
+    return (
+        f"opentracker at {config.base_url}: {how} accepted for {len(config.sites)} site(s): {', '.join(config.sites)}"
+    )
