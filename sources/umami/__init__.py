@@ -3,53 +3,41 @@ report results, incrementally by day."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import dlt
 import pendulum
 import pyarrow as pa
-from dlt.common.configuration.inject import with_config
-from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from sources.common.arrow import TableSpec
 from sources.common.clock import wall_time
-from sources.common.config import check_base_url, config_list
+from sources.common.config import ExplicitArguments
 from sources.common.errors import ConfigError
-from sources.common.incremental import DayCursor, configured_days
+from sources.common.incremental import DayCursor
 from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
-from sources.common.pool import shared_client
-from sources.common.ratelimit import parse_windows
-from sources.common.windows import DateWindow, WindowUnit, check_timezone
+from sources.common.windows import DateWindow, WindowUnit
 
 from .client import UmamiClient, ms
+from .config import UmamiConfig
 from .reports import calls, check_declared, declared_reports, flatten, report_type, request_body, saved_parameters
 from .settings import (
-    API_VERSIONS,
-    CLOUD_BASE_URL,
-    DEFAULT_HISTORY_DAYS,
-    DEFAULT_LOOKBACK_DAYS,
     EVENT_COLUMNS,
     EVENT_DATA_COLUMNS,
     EVENT_DESCRIPTIONS,
     METRIC_TYPES,
     METRICS_COLUMNS,
     METRICS_DESCRIPTIONS,
-    METRICS_PAGE_LIMIT,
     PAGEVIEWS_COLUMNS,
     PIN_MARGIN_SECONDS,
     REPORT_COLUMNS,
     REPORT_ROW_CONTEXT,
     REPORT_ROW_KEY,
     REPORT_TYPES,
-    REPORT_WINDOWS,
-    ROWS_PAGE_SIZE,
     SERIES_WINDOW,
     SESSION_COLUMNS,
     SESSION_DESCRIPTIONS,
@@ -80,64 +68,21 @@ def report_table(report: ReportType) -> TableSpec:
     )
 
 
-@dlt.source(name="umami", section="umami", max_table_nesting=0)
-def umami_source(
-    base_url: str | None = None,
-    username: str | None = None,
-    password: TSecretStrValue | None = None,
-    api_key: TSecretStrValue | None = None,
-    api_version: str = "auto",
-    website_ids: Any = None,
-    timezone: str = "UTC",
-    reports: Any = None,
-    report_window: str = "day",
-    start_date: dt.date | str | None = None,
-    end_date: dt.date | str | None = None,
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
-    rate_limits: Any = None,
-    request_timeout: float = 60.0,
-    page_size: int = ROWS_PAGE_SIZE,
-    metrics_page_limit: int = METRICS_PAGE_LIMIT,
-) -> Iterator[DltResource]:
+@dlt.source(name="umami", max_table_nesting=0, spec=ExplicitArguments)
+def umami_source(config: UmamiConfig | None = None, **settings: Any) -> Iterator[DltResource]:
     """Self-hosted (username/password → Bearer token) or Umami Cloud (api_key), Umami 2 or 3 (`api_version`).
 
-    Without `end_date` each day-based resource continues from its watermark (per website), re-reading `lookback_days`;
+    `config` is read from `[sources.umami]` when not given; `settings` override its fields by name. Without
+    `end_date` each day-based resource continues from its watermark (per website), re-reading `lookback_days`;
     with `start_date`..`end_date` exactly that range is loaded and no state moves.
     """
-    settings = check_settings(
-        base_url, username, password, api_key, api_version, timezone, report_window, lookback_days, rate_limits
-    )
-    declared = declared_reports(reports)
-    if api_version in ("2", "3"):  # known without asking: refuse what this version cannot run before any request
-        check_declared(declared, cast(ApiVersion, api_version))
-    days = DayCursor(*configured_days(start_date, end_date, timezone, DEFAULT_HISTORY_DAYS), lookback_days)
-
-    limits = config_list(rate_limits, "sources.umami.rate_limits")
-    # One client per account for the process: backfill windows share its login, version and rate limiter.
-    client = shared_client(
-        lambda: UmamiClient(
-            settings["base_url"],
-            username=username,
-            password=password,
-            api_key=api_key,
-            api_version=api_version,
-            rate_limits=limits,
-            timeout=request_timeout,
-            rows_page_size=page_size,
-            metrics_page_limit=metrics_page_limit,
-        ),
-        "umami",
-        settings["base_url"],
-        username,
-        password,
-        api_key,
-        api_version,
-        limits,
-        request_timeout,
-        page_size,
-        metrics_page_limit,
-    )
-    wanted = check_website_ids(config_list(website_ids, "sources.umami.website_ids"))
+    config = config or UmamiConfig.from_config(**settings)
+    declared = declared_reports(config.reports)
+    if config.api_version in ("2", "3"):  # known without asking: refuse what this version cannot run, up front
+        check_declared(declared, cast(ApiVersion, config.api_version))
+    days = config.days
+    client = config.client()
+    wanted = config.website_ids
 
     def resolve_websites() -> list[dict[str, Any]]:
         websites = select_websites(client, wanted)
@@ -148,7 +93,7 @@ def umami_source(
     # Requests happen on first use during extraction, never while the source is defined (a DAG parse, a
     # backfill window); the CLI reads `websites` first, so an unknown id fails before anything is written.
     websites = Once(resolve_websites)
-    reader = Reader(client, websites, timezone, declared)
+    reader = Reader(client, websites, config.timezone, declared)
 
     def website_rows() -> Iterator[pa.Table]:
         if websites():
@@ -175,65 +120,9 @@ def umami_source(
         primary_key=REPORTS.primary_key,
         columns=REPORTS.hints(),
     )
-    window: WindowUnit = report_window  # type: ignore[assignment]
+    window: WindowUnit = config.report_window  # type: ignore[assignment]
     for report in REPORT_TYPES:
         yield report_resource(reader, report, window, days)
-
-
-def check_settings(
-    base_url: str | None,
-    username: str | None,
-    password: str | None,
-    api_key: str | None,
-    api_version: str,
-    timezone: str,
-    report_window: str,
-    lookback_days: int,
-    rate_limits: Any,
-) -> dict[str, str]:
-    """Every configuration mistake as one ConfigError, before any request."""
-    if api_key and (username or password):
-        raise ConfigError(
-            "sources.umami: set either api_key (Umami Cloud) or username and password (self-hosted), not both"
-        )
-    if not api_key:
-        missing = [name for name, value in (("username", username), ("password", password)) if not value]
-        if missing:
-            raise ConfigError(
-                f"sources.umami.{' and '.join(missing)} not set: a self-hosted Umami needs username and password "
-                "(SOURCES__UMAMI__USERNAME / SOURCES__UMAMI__PASSWORD); Umami Cloud needs api_key instead"
-            )
-        if not base_url:
-            raise ConfigError(
-                "sources.umami.base_url is not set: give your Umami's address, e.g. https://umami.example.com "
-                "(Umami Cloud users set api_key and may leave base_url out)"
-            )
-    url = base_url or CLOUD_BASE_URL
-    check_base_url(url, "sources.umami.base_url")
-    if str(api_version) not in API_VERSIONS:
-        raise ConfigError(f"sources.umami.api_version {api_version!r} is invalid: use one of {', '.join(API_VERSIONS)}")
-    check_timezone(timezone)
-    if report_window not in REPORT_WINDOWS:
-        raise ConfigError(
-            f"sources.umami.report_window {report_window!r} is invalid: use one of {', '.join(REPORT_WINDOWS)}"
-        )
-    if lookback_days < 0:
-        raise ConfigError(f"sources.umami.lookback_days must be 0 or more, not {lookback_days}")
-    parse_windows(config_list(rate_limits, "sources.umami.rate_limits"))
-    return {"base_url": url}
-
-
-def check_website_ids(wanted: Sequence[str] | None) -> Sequence[str] | None:
-    """Umami's website ids are UUIDs; anything else would make the server fail (HTTP 500), not answer 'unknown'."""
-    for website_id in wanted or ():
-        try:
-            uuid.UUID(str(website_id))
-        except ValueError:
-            raise ConfigError(
-                f"sources.umami.website_ids: {website_id!r} is not an Umami website id (a UUID such as "
-                "889c2ab0-beb2-445e-b748-02cc82f93608, shown in the website's settings)"
-            ) from None
-    return wanted
 
 
 def select_websites(client: UmamiClient, wanted: Sequence[str] | None) -> list[dict[str, Any]]:
@@ -609,26 +498,13 @@ def report_resource(
 
 def check_connection() -> str:
     """`clickhaul check umami`: a login (or the API key), the website list and the detected API version."""
-    return _check()
-
-
-@with_config(sections=("sources", "umami"))
-def _check(
-    base_url: str | None = None,
-    username: str | None = None,
-    password: TSecretStrValue | None = None,
-    api_key: TSecretStrValue | None = None,
-    api_version: str = "auto",
-) -> str:
-    settings = check_settings(base_url, username, password, api_key, api_version, "UTC", "day", 0, None)
-    client = UmamiClient(
-        settings["base_url"], username=username, password=password, api_key=api_key, api_version=api_version
-    )
+    config = UmamiConfig.from_config()
+    client = config.client(timeout=30.0)
     try:
         websites = client.websites()
         version = client.detect_version(websites[0]["id"] if websites else None)
     finally:
         client.close()
     names = ", ".join(f"{w.get('domain')} ({w.get('id')})" for w in websites) or "none"
-    mode = "Umami Cloud (API key)" if api_key else "self-hosted (login)"
-    return f"umami {version} at {settings['base_url']}, {mode}: {len(websites)} website(s): {names}"
+    mode = "Umami Cloud (API key)" if config.api_key else "self-hosted (login)"
+    return f"umami {version} at {config.base_url}, {mode}: {len(websites)} website(s): {names}"
