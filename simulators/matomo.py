@@ -52,6 +52,7 @@ DEMO_VIEW_TOKEN = "0b5e55ed0a1b2c3d4e5f60718293a4b5"
 VERSION = "5.1.2"
 TRACKER_PATH = r"/(?:[A-Za-z0-9_.\-]+/)*(?:matomo|piwik)\.php"
 REPORTING_PATH = r"/(?:[A-Za-z0-9_.\-]+/)*index\.php"
+NOT_FOUND_PAGE = "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
 GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,"
     b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
@@ -148,6 +149,7 @@ class MatomoSimulator(SimulatorServer):
         hold_after_storing: bool = False,
         hit_cost_seconds: float = 0.0,
         cores: int = 2,
+        reporting_api: bool = True,
         clock: Callable[[], float] = wall_time,
         seed: int = 0,
         port: int = 0,
@@ -172,6 +174,7 @@ class MatomoSimulator(SimulatorServer):
         # To benchmark against something like a real server: each stored hit costs this much time on one of
         # `cores` (a real Matomo on 2 cores stores ~340 hits/s from one sender, ~700-760 from 2-4).
         self.hit_cost_seconds = hit_cost_seconds
+        self.reporting_api = reporting_api  # False: a host that only tracks (index.php answers 404)
         self._cores = threading.BoundedSemaphore(max(1, cores))
         self.clock = clock
         self.hits: list[StoredHit] = []
@@ -399,6 +402,8 @@ class MatomoSimulator(SimulatorServer):
     def reporting(self, request: Request) -> Response:
         """Matomo checks the token first (a wrong one: 401 HTML), then the method, the site, the access and the
         date; every refusal but the token's answers HTTP 200 with `result: error`."""
+        if not self.reporting_api:  # a tracking-only host: the web server has no index.php
+            return Response(404, NOT_FOUND_PAGE, content_type="text/html; charset=utf-8")
         params = {**request.query, **(request.form() if request.method == "POST" else {})}
         token = params.get("token_auth") or None
         if token is not None and token != "anonymous" and self.role(token) is None:

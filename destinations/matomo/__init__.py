@@ -14,23 +14,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 import dlt
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dlt.common.configuration.inject import with_config
+from dlt.common.configuration import configspec
 from dlt.common.schema import TTableSchema
-from dlt.common.typing import TDataItems
+from dlt.common.typing import TDataItems, TSecretStrValue
 
 from sources.common.clock import wall_time
-from sources.common.config import check_base_url, missing_config
+from sources.common.config import VendorConfig, check_base_url, missing_config
 from sources.common.errors import ConfigError
 from sources.common.http import RetryPolicy
-from sources.common.redact import register_secret
 
 from .client import MatomoTracker
 from .ledger import Ledger
@@ -54,17 +54,40 @@ __all__ = ["MAPPINGS", "MatomoConfig", "PushSummary", "matomo", "push_table", "r
 log = logging.getLogger("clickhaul.matomo")
 
 
-@dataclass(frozen=True)
-class MatomoConfig:
-    tracking_url: str
-    token_auth: str | None = None
-    idsite: int | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
+@configspec
+class MatomoConfig(VendorConfig):
+    """Every setting of the Matomo destination: `[destination.matomo]` or `DESTINATION__MATOMO__*`."""
+
+    SECTION: ClassVar[str] = "destination"
+    VENDOR: ClassVar[str] = "matomo"
+
+    tracking_url: str = ""  # the tracker endpoint, e.g. https://matomo.example.com/matomo.php (required)
+    token_auth: TSecretStrValue | None = None  # write access to the sites; super user to see invalid_indices
+    reporting_url: str | None = None  # the Reporting API (index.php); default: beside tracking_url
+    idsite: int | None = None  # for rows without an idsite column
+    batch_size: int = DEFAULT_BATCH_SIZE  # hits per bulk request
     workers: int = DEFAULT_WORKERS
-    queued_tracking: bool = False
+    queued_tracking: bool = False  # false: send queuedtracking=0 and get real validation counts
     timeout: float = DEFAULT_TIMEOUT_SECONDS
-    invalidate_archives: bool = True
-    reconcile_delay: float = DEFAULT_RECONCILE_DELAY_SECONDS
+    invalidate_archives: bool = True  # invalidate archived reports of days that got back-dated hits
+    reconcile_delay: float = DEFAULT_RECONCILE_DELAY_SECONDS  # wait this long before reading a lost answer back
+
+    def on_resolved(self) -> None:
+        self.token_auth = (self.token_auth or "").strip() or None  # type: ignore[assignment]
+        if not self.tracking_url:
+            raise missing_config(self.VENDOR, ["tracking_url"], section=self.SECTION, secret=False)
+        self.tracking_url = check_tracker_url(self.tracking_url, self.key("tracking_url"))
+        if self.reporting_url:
+            check_base_url(self.reporting_url, self.key("reporting_url"))
+        for name, low, high in (("idsite", 1, None), ("batch_size", 1, MAX_BATCH_SIZE), ("workers", 1, MAX_WORKERS)):
+            value = getattr(self, name)
+            if value is not None and (value < low or (high is not None and value > high)):
+                bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+                raise ConfigError(f"{self.key(name)} is {value}: it must be {bound}")
+        if self.timeout <= 0:
+            raise ConfigError(f"{self.key('timeout')} must be positive, not {self.timeout}")
+        if self.reconcile_delay < 0:
+            raise ConfigError(f"{self.key('reconcile_delay')} must be zero or more, not {self.reconcile_delay}")
 
     def options(self) -> PushOptions:
         return PushOptions(
@@ -77,106 +100,41 @@ class MatomoConfig:
             self.reconcile_delay,
         )
 
-
-def _int(key: str, value: Any, low: int, high: int | None = None) -> int:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ConfigError(f"destination.matomo.{key} {value!r} is not a whole number") from None
-    if number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"destination.matomo.{key} is {number}: it must be {bound}")
-    return number
-
-
-def _seconds(key: str, value: Any, *, positive: bool) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"destination.matomo.{key} {value!r} is not a number of seconds") from None
-    if seconds < 0 or (positive and seconds == 0):
-        raise ConfigError(f"destination.matomo.{key} must be {'positive' if positive else 'zero or more'}, not {value}")
-    return seconds
+    def tracker(self, retry: RetryPolicy | None = None) -> MatomoTracker:
+        return MatomoTracker(
+            self.tracking_url,
+            self.token_auth,
+            timeout=self.timeout,
+            retry=retry,
+            connections=self.workers,
+            reporting_url=self.reporting_url,
+        )
 
 
-def _bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"destination.matomo.{key} {value!r} is not true or false")
-
-
-def make_config(
-    tracking_url: str | None,
-    token_auth: str | None = None,
-    idsite: Any = None,
-    batch_size: Any = DEFAULT_BATCH_SIZE,
-    workers: Any = DEFAULT_WORKERS,
-    queued_tracking: Any = False,
-    timeout: Any = DEFAULT_TIMEOUT_SECONDS,
-    invalidate_archives: Any = True,
-    reconcile_delay: Any = DEFAULT_RECONCILE_DELAY_SECONDS,
-) -> MatomoConfig:
-    """Check every setting before any request; register the token as a secret."""
-    register_secret(token_auth)
-    if not tracking_url:
-        raise missing_config("matomo", ["tracking_url"], section="destination", secret=False)
-    check_base_url(tracking_url, "destination.matomo.tracking_url")
-    from urllib.parse import urlsplit
-
+def check_tracker_url(tracking_url: str, key: str) -> str:
+    check_base_url(tracking_url, key)
     parts = urlsplit(tracking_url)
     if parts.path in ("", "/"):
         raise ConfigError(
-            f"destination.matomo.tracking_url {tracking_url!r} has no path: give the tracker endpoint, "
-            "for example https://matomo.example.com/matomo.php"
+            f"{key} {tracking_url!r} has no path: give the tracker endpoint, for example "
+            "https://matomo.example.com/matomo.php"
         )
     if "token_auth" in parts.query:
         raise ConfigError(
-            "destination.matomo.tracking_url carries a token_auth: remove it from the URL and set "
-            "destination.matomo.token_auth in .dlt/secrets.toml (it is sent in the POST body)"
+            f"{key} carries a token_auth: remove it from the URL and set destination.matomo.token_auth in "
+            ".dlt/secrets.toml (it is sent in the POST body)"
         )
-    seconds = _seconds("timeout", timeout, positive=True)
-    return MatomoConfig(
-        tracking_url=tracking_url,
-        token_auth=(token_auth or "").strip() or None,
-        idsite=_int("idsite", idsite, 1) if idsite not in (None, "") else None,
-        batch_size=_int("batch_size", batch_size, 1, MAX_BATCH_SIZE),
-        workers=_int("workers", workers, 1, MAX_WORKERS),
-        queued_tracking=_bool("queued_tracking", queued_tracking),
-        timeout=seconds,
-        invalidate_archives=_bool("invalidate_archives", invalidate_archives),
-        reconcile_delay=_seconds("reconcile_delay", reconcile_delay, positive=False),
-    )
+    return tracking_url
 
 
-@with_config(sections=("destination", "matomo"))
-def resolve_config(
-    tracking_url: str | None = None,
-    token_auth: dlt.TSecretValue | None = None,
-    idsite: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    workers: int = DEFAULT_WORKERS,
-    queued_tracking: bool = False,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    invalidate_archives: bool = True,
-    reconcile_delay: float = DEFAULT_RECONCILE_DELAY_SECONDS,
-) -> MatomoConfig:
+def make_config(tracking_url: str | None, token_auth: str | None = None, **values: Any) -> MatomoConfig:
+    """The settings from `[destination.matomo]`, with these values winning; every one checked before a request."""
+    return MatomoConfig.from_config(tracking_url=tracking_url, token_auth=token_auth, **values)
+
+
+def resolve_config(**overrides: Any) -> MatomoConfig:
     """`[destination.matomo]` from .dlt/*.toml or DESTINATION__MATOMO__* variables; arguments override."""
-    return make_config(
-        tracking_url,
-        token_auth,
-        idsite,
-        batch_size,
-        workers,
-        queued_tracking,
-        timeout,
-        invalidate_archives,
-        reconcile_delay,
-    )
+    return MatomoConfig.from_config(**overrides)
 
 
 def invalidate_backdated(tracker: MatomoTracker, config: MatomoConfig, summary: PushSummary) -> None:
@@ -289,9 +247,7 @@ def push_table(
             if rows is not None
             else read_chunks(connection, relation, order, chunk_rows, config.batch_size)
         )
-        tracker = MatomoTracker(
-            config.tracking_url, config.token_auth, timeout=config.timeout, retry=retry, connections=config.workers
-        )
+        tracker = config.tracker(retry)
         try:
             if config.token_auth:
                 tracker.validate_token()
@@ -346,9 +302,9 @@ def push_items(
         columns = list(rows[0]) if rows else []
         total = len(rows)
         source = iter([rows])
-        options = replace(config, workers=1).options()
+        options = replace(config.options(), workers=1)
     check_columns(row_mapping, columns, table_name)
-    tracker = MatomoTracker(config.tracking_url, config.token_auth, timeout=config.timeout, connections=config.workers)
+    tracker = config.tracker()
     try:
         with Ledger.open(ledger_database, config.tracking_url, new_load_id()) as ledger:
             summary = Pusher(options, tracker, ledger).push(
@@ -395,11 +351,11 @@ def matomo(
     config = make_config(
         tracking_url,
         token_auth,
-        idsite,
-        hits_per_batch,
-        workers,
-        queued_tracking,
-        timeout,
+        idsite=idsite,
+        batch_size=hits_per_batch,
+        workers=workers,
+        queued_tracking=queued_tracking,
+        timeout=timeout,
         reconcile_delay=reconcile_delay,
     )
     row_mapping = MAPPINGS.get(mapping)

@@ -105,6 +105,7 @@ class MatomoTracker:
         retry: RetryPolicy | None = None,
         clock: Clock = SYSTEM_CLOCK,
         connections: int = 4,
+        reporting_url: str | None = None,
     ) -> None:
         register_secret(token_auth)
         self.token_auth = token_auth or None
@@ -118,10 +119,15 @@ class MatomoTracker:
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],  # a bulk body must not wait for an ACK
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=30.0),
         )
+        # The Reporting API: index.php beside the tracker, unless configured elsewhere (a tracking-only host).
+        reporting_origin, self.reporting_path = split_tracking_url(
+            reporting_url or f"{origin}{self.path.split('?')[0].rsplit('/', 1)[0]}/index.php"
+        )
+        self.reporting_url = reporting_origin + self.reporting_path
         # Reads of the Reporting API may be repeated freely: they go through the common layer and its retries.
         self.http = HttpClient(
             VENDOR,
-            origin,
+            reporting_origin,
             retry=self.retry,
             clock=clock,
             timeout=timeout,
@@ -143,11 +149,6 @@ class MatomoTracker:
     def stats(self) -> Any:
         return self.http.stats
 
-    @property
-    def reporting_path(self) -> str:
-        """The Reporting API beside the tracker: .../matomo.php -> .../index.php."""
-        return self.path.split("?")[0].rsplit("/", 1)[0] + "/index.php"
-
     # -- Reporting API ----------------------------------------------------------------------------------
     def reporting(self, method: str, **params: Any) -> Any:
         """One Reporting API call, all in the POST body. Matomo answers most errors with HTTP 200."""
@@ -155,6 +156,15 @@ class MatomoTracker:
         body["token_auth"] = self.token_auth or "anonymous"
         try:
             answer = self.http.post(self.reporting_path, data=body)
+        except VendorError as error:
+            if error.status in (404, 405):  # nothing there answers the API: a tracking-only host, or a wrong path
+                raise ConfigError(
+                    f"matomo: the Reporting API is not at {self.reporting_url} (HTTP {error.status} to {method}): "
+                    "clickhaul reads Matomo back through it (token check, read-backs, archive invalidation). Set "
+                    "destination.matomo.reporting_url (DESTINATION__MATOMO__REPORTING_URL) to the index.php that "
+                    "answers module=API, e.g. https://matomo.example.com/index.php"
+                ) from None
+            raise
         except AuthError as error:
             raise AuthError(
                 f"matomo refused destination.matomo.token_auth for {method}: {redact(str(error))} — set a token with "

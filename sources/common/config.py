@@ -6,12 +6,14 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, get_origin
 
 from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.exceptions import ConfigFieldMissingException, ConfigValueCannotBeCoercedException
 from dlt.common.configuration.specs import BaseConfiguration
-from dlt.common.configuration.specs.base_configuration import is_secret_hint
+from dlt.common.configuration.specs.base_configuration import extract_inner_hint, is_secret_hint
+from dlt.common.configuration.utils import deserialize_value
+from dlt.common.typing import is_any_type
 
 from .errors import ConfigError
 from .redact import register_secrets
@@ -97,6 +99,24 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _coerced(name: str, value: Any, hint: Any) -> Any:
+    """A value given in code, coerced to its field's type as dlt coerces what it reads (the text "5" to 5)."""
+    inner = extract_inner_hint(hint)
+    if is_any_type(inner) or isinstance(value, get_origin(inner) or inner):
+        return value
+    return deserialize_value(name, value, inner)
+
+
+_IN_WORDS: dict[Any, str] = {
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table of settings",
+    str: "text",
+}
+
+
 @configspec
 class ExplicitArguments(BaseConfiguration):
     """The dlt spec of a source that takes its settings as one VendorConfig (`spec=ExplicitArguments`): dlt then
@@ -134,15 +154,18 @@ class VendorConfig(BaseConfiguration):
             raise ConfigError(
                 f"unknown {cls.SECTION}.{cls.VENDOR} setting(s) {', '.join(unknown)}: use {', '.join(sorted(fields))}"
             )
-        given = {name: value for name, value in explicit.items() if value is not None}
         try:
+            # dlt coerces what it reads from files and variables; explicit values the same way here
+            given = {name: _coerced(name, value, fields[name]) for name, value in explicit.items() if value is not None}
             return resolve_configuration(cls(), sections=(cls.SECTION, cls.VENDOR), explicit_value=given or None)
         except ConfigFieldMissingException as error:
             raise missing_config(cls.VENDOR, error.fields, cls.SECTION) from None
         except ConfigValueCannotBeCoercedException as error:
-            kind = getattr(error.hint, "__name__", str(error.hint))
+            kind = _IN_WORDS.get(extract_inner_hint(error.hint), "of the right type")
+            secret = is_secret_hint(fields.get(error.field_name, error.hint))
+            shown = "(the value set)" if secret else repr(error.field_value)  # a secret is never echoed
             raise ConfigError(
-                f"{cls.key(error.field_name)} {error.field_value!r} is not a valid {kind}: set "
+                f"{cls.key(error.field_name)} {shown} is not {kind}: set "
                 f"{env_var(cls.VENDOR, error.field_name, cls.SECTION)} or [{cls.SECTION}.{cls.VENDOR}] "
                 f"{error.field_name} to one"
             ) from None

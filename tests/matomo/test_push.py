@@ -196,3 +196,25 @@ def test_dlt_destination_sends_each_row_once_across_loads(
     pipeline.run([*rows[:100], new_row], table_name="orders", primary_key="order_id")
     assert len(simulator.stored()) == 601  # the 100 acknowledged rows were not sent again
     assert query(ledger, "select count(*) from matomo.matomo_ledger_hits") == [(601,)]
+
+
+def test_a_tracking_only_host_is_named_and_reporting_url_points_elsewhere(tmp_path: Path) -> None:
+    """A Matomo whose index.php is not on the tracking host answered the token check with 'refused token_auth:
+    Not Found'; now the message says where the Reporting API was looked for and which setting moves it."""
+    path = database(tmp_path)
+    create_hits_table(path, 30)
+    with MatomoSimulator(reporting_api=False) as tracker, MatomoSimulator() as reporting:
+        config = make_config(f"{tracker.url}/matomo.php", DEMO_SUPERUSER_TOKEN, idsite=1)
+        with pytest.raises(ConfigError) as refused:
+            push_table(path, "events.hits", config=config)
+        message = str(refused.value)
+        assert f"the Reporting API is not at {tracker.url}/index.php (HTTP 404" in message
+        assert "DESTINATION__MATOMO__REPORTING_URL" in message and "refused" not in message
+        assert tracker.hits == []  # nothing sent before the check
+
+        config = make_config(
+            f"{tracker.url}/matomo.php", DEMO_SUPERUSER_TOKEN, idsite=1, reporting_url=f"{reporting.url}/index.php"
+        )
+        summary = push_table(path, "events.hits", config=config)
+        assert summary.tracked == len(tracker.hits) == 30
+        assert reporting.count("index.php") >= 1 and tracker.count("index.php") == 1  # only the refused check
