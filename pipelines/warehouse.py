@@ -9,9 +9,8 @@ ended up writing into another directory's file.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dlt
-import pyarrow as pa
 
-from destinations.matomo import split_table
 from sources.common.errors import ClickhaulError, ConfigError
 from sources.common.redact import redact
+from sources.common.tables import TableRows, WarehouseTables, split_table
 
 DUCKDB = "duckdb"
 DUCKDB_CREDENTIALS_KEY = "destination.duckdb.credentials"
@@ -128,86 +126,6 @@ def configured_location(destination: str) -> str:
     return f"database {parts.path.lstrip('/') or '?'} on {where}"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-class WarehouseTables:
-    """One dataset of a warehouse, read with SQL: a DuckDB connection, or dlt's SQL client for any other."""
-
-    def __init__(self, warehouse: Warehouse, dataset: str, connection: Any = None, client: Any = None) -> None:
-        self.warehouse = warehouse
-        self.dataset = dataset
-        self.connection = connection  # duckdb.DuckDBPyConnection for a DuckDB file
-        self._client = client
-
-    def qualified(self, table: str) -> str:
-        if self._client is not None:
-            return str(self._client.make_qualified_table_name(table))
-        return f"{_quoted(self.dataset)}.{_quoted(table)}"
-
-    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
-        if self._client is not None:
-            return list(self._client.execute_sql(sql) or [])
-        return list(self.connection.execute(sql).fetchall())
-
-    def columns(self, table: str) -> list[str]:
-        return [
-            str(row[0])
-            for row in self.fetch(
-                "select column_name from information_schema.columns where table_schema = "
-                f"{_literal(self.dataset)} and table_name = {_literal(table)} order by ordinal_position"
-            )
-        ]
-
-    def tables(self) -> list[str]:
-        return [
-            str(row[0])
-            for row in self.fetch(
-                "select table_name from information_schema.tables where table_schema = "
-                f"{_literal(self.dataset)} order by 1"
-            )
-        ]
-
-    def count(self, table: str) -> int:
-        return int(self.fetch(f"select count(*) from {self.qualified(table)}")[0][0])
-
-    def descriptions(self, table: str) -> dict[str, str]:
-        """Column descriptions of the dlt schema stored with the data (Webtrekk keeps the vendor's titles there)."""
-        if "_dlt_version" not in self.tables():
-            return {}
-        found = self.fetch(f"select schema from {self.qualified('_dlt_version')} order by inserted_at desc limit 1")
-        if not found:
-            return {}
-        columns = (json.loads(found[0][0]).get("tables", {}).get(table) or {}).get("columns") or {}
-        return {name: column["description"] for name, column in columns.items() if column.get("description")}
-
-    def chunks(
-        self, table: str, *, columns: Sequence[str] | None = None, order: Sequence[str] = (), chunk_rows: int = 10_000
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The table's rows in chunks of at most `chunk_rows`, in `order`: memory holds one chunk at a time."""
-        listed = ", ".join(_quoted(column) for column in columns) if columns else "*"
-        order_sql = f" order by {', '.join(_quoted(column) for column in order)}" if order else ""
-        sql = f"select {listed} from {self.qualified(table)}{order_sql}"
-        if self._client is None:
-            cursor = self.connection.cursor()
-            try:
-                for batch in cursor.sql(sql).to_arrow_reader(chunk_rows):
-                    if batch.num_rows:
-                        yield batch.to_pylist()
-            finally:
-                cursor.close()
-            return
-        with self._client.execute_query(sql) as cursor:
-            for part in cursor.iter_arrow(chunk_size=chunk_rows):
-                if isinstance(part, (pa.Table, pa.RecordBatch)) and part.num_rows:
-                    yield part.to_pylist()
-
-
 @contextmanager
 def open_dataset(warehouse: Warehouse, dataset: str, *, read_only: bool = True) -> Iterator[WarehouseTables]:
     """A dataset of the warehouse for reading; a DuckDB file is waited for while another process holds it."""
@@ -218,13 +136,13 @@ def open_dataset(warehouse: Warehouse, dataset: str, *, read_only: bool = True) 
             raise ConfigError(warehouse.missing_hint())
         connection = connect(warehouse.path, read_only=read_only)
         try:
-            yield WarehouseTables(warehouse, dataset, connection=connection)
+            yield WarehouseTables(warehouse.describe(), dataset, connection=connection)
         finally:
             connection.close()
         return
     client = _sql_client(warehouse, dataset)
     try:
-        yield WarehouseTables(warehouse, dataset, client=client)
+        yield WarehouseTables(warehouse.describe(), dataset, client=client)
     finally:
         client.close_connection()
 
@@ -254,38 +172,9 @@ def first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
-def table_columns(tables: WarehouseTables, table: str) -> list[str]:
-    """The columns of DATASET.TABLE, or one message naming the warehouse and what it holds."""
-    columns = tables.columns(table)
-    if not columns:
-        present = [name for name in tables.tables() if not name.startswith("_dlt")]
-        raise ConfigError(
-            f"table {tables.dataset}.{table} not found in {tables.warehouse.describe()}"
-            + (f": dataset {tables.dataset} holds {', '.join(present[:8])}" if present else "")
-        )
-    return columns
-
-
-@dataclass
-class TableRows:
-    """One table of the warehouse as the push commands read it: columns, row count, rows in chunks."""
-
-    tables: WarehouseTables
-    table: str
-    columns: list[str]
-    total: int
-
-    def chunks(self, order: Sequence[str] = (), chunk_rows: int = 10_000) -> Iterator[list[dict[str, Any]]]:
-        return self.tables.chunks(self.table, order=order, chunk_rows=chunk_rows)
-
-    def descriptions(self) -> dict[str, str]:
-        return self.tables.descriptions(self.table)
-
-
 @contextmanager
 def open_table(warehouse: Warehouse, table: str, *, read_only: bool = True) -> Iterator[TableRows]:
     """DATASET.TABLE of the warehouse, checked to exist, for reading in chunks."""
     dataset, name = split_table(table)
     with open_dataset(warehouse, dataset, read_only=read_only) as tables:
-        columns = table_columns(tables, name)
-        yield TableRows(tables, name, columns, tables.count(name))
+        yield TableRows.of(tables, name)

@@ -15,9 +15,15 @@ import duckdb
 
 from pipelines.registry import vendor
 from pipelines.runner import RunSummary, run_vendor
+from sources.common.clock import utc_now
 from sources.common.config import environment
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def sql_now() -> str:
+    """Now as a SQL literal from clickhaul's clock (CLICKHAUL_TODAY), not the database's own now()."""
+    return f"timestamptz '{utc_now().isoformat()}'"
 
 
 @dataclass

@@ -12,11 +12,12 @@ queued_tracking, timeout, invalidate_archives, reconcile_delay.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import dlt
@@ -31,6 +32,7 @@ from sources.common.clock import wall_time
 from sources.common.config import VendorConfig, check_base_url, missing_config
 from sources.common.errors import ConfigError
 from sources.common.http import RetryPolicy
+from sources.common.tables import TableRows, WarehouseTables, split_table
 
 from .client import MatomoTracker
 from .ledger import Ledger
@@ -47,6 +49,7 @@ from .settings import (
     MAX_BATCH_SIZE,
     MAX_WORKERS,
     READ_CHUNK_ROWS,
+    VISITS_PROBE_LIMIT,
 )
 
 __all__ = ["MAPPINGS", "MatomoConfig", "PushSummary", "matomo", "push_table", "resolve_config"]
@@ -155,50 +158,6 @@ def new_load_id() -> str:
     return f"{wall_time():.6f}"
 
 
-def split_table(table: str) -> tuple[str, str]:
-    dataset, dot, name = table.partition(".")
-    if not dot or not dataset or not name or "." in name:
-        raise ConfigError(f"--table {table!r} must be DATASET.TABLE, for example opentracker.sessions")
-    return dataset, name
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def read_chunks(
-    connection: duckdb.DuckDBPyConnection,
-    relation: str,
-    order: Sequence[str],
-    chunk_rows: int,
-    first_piece_rows: int = BUILD_PIECE_ROWS,
-) -> Iterator[list[dict[str, Any]]]:
-    """The table in chunks of rows, ordered so each visitor's hits are read in time order. DuckDB reads
-    `chunk_rows` at a time; they are handed on in pieces of `BUILD_PIECE_ROWS` (the first of `first_piece_rows`,
-    about one batch) so the first batch leaves early and the workers never wait for a whole chunk to be built."""
-    order_sql = f" order by {', '.join(_quoted(c) for c in order)}" if order else ""
-    cursor = connection.cursor()
-    piece = max(1, min(first_piece_rows, BUILD_PIECE_ROWS))
-    try:
-        reader = cursor.sql(f"select * from {relation}{order_sql}").to_arrow_reader(chunk_rows)
-        for batch in reader:
-            start = 0
-            while start < batch.num_rows:
-                yield batch.slice(start, piece).to_pylist()
-                start, piece = start + piece, BUILD_PIECE_ROWS
-    finally:
-        cursor.close()
-
-
-class TableRows(Protocol):
-    """A table read from any warehouse (`pipelines.warehouse.open_table`): its columns, its size, its rows."""
-
-    columns: list[str]
-    total: int
-
-    def chunks(self, order: Sequence[str] = (), chunk_rows: int = ...) -> Iterator[list[dict[str, Any]]]: ...
-
-
 def push_table(
     database: str | Path,
     table: str,
@@ -210,62 +169,102 @@ def push_table(
     chunk_rows: int = READ_CHUNK_ROWS,
     now: Any = wall_time,
     rows: TableRows | None = None,
+    force: bool = False,
 ) -> PushSummary:
-    """Send every row of `table` (DATASET.TABLE in the DuckDB file `database`) that Matomo has not acknowledged.
-    With `rows` (the table read from any warehouse), `database` holds only the ledger."""
+    """Send every row of `table` (DATASET.TABLE) that Matomo has not acknowledged. The ledger lives in the DuckDB
+    file `database`; the rows come from `rows` (the table read from any warehouse), else from that same file.
+    `force` sends even when Matomo already holds visits in the rows' time span and this ledger knows none."""
     config = config or resolve_config()
     row_mapping = mapping(mapping_name)
     dataset, name = split_table(table)
+    if dataset == LEDGER_SCHEMA:
+        raise ConfigError(f"{table} is the destination's own bookkeeping; push a data table")
     path = Path(database)
     if rows is None and not path.exists():
         raise ConfigError(f"--database {str(path)!r} does not exist")
     connection = duckdb.connect(str(path))
     try:
-        if rows is None:
-            found = connection.execute(
-                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-                "order by ordinal_position",
-                [dataset, name],
-            ).fetchall()
-            if not found:
-                raise ConfigError(f"table {table} not found in {path}")
-        if dataset == LEDGER_SCHEMA:
-            raise ConfigError(f"{table} is the destination's own bookkeeping; push a data table")
-        columns = list(rows.columns) if rows is not None else [row[0] for row in found]
+        rows = rows or TableRows.of(WarehouseTables(f"DuckDB file {path}", dataset, connection=connection), name)
+        columns = list(rows.columns)
         check_columns(row_mapping, columns, table)
         keys = tuple(key_columns) if key_columns else tuple(c for c in row_mapping.key_columns if c in columns)
         missing = [c for c in (key_columns or ()) if c not in columns]
         if missing:
             raise ConfigError(f"--key column(s) {', '.join(missing)} not in {table}: choose from {', '.join(columns)}")
-        relation = f"{_quoted(dataset)}.{_quoted(name)}"
-        total = (
-            (rows.total,) if rows is not None else connection.execute(f"select count(*) from {relation}").fetchall()[0]
-        )
-        order = row_mapping.order_columns(columns) + [c for c in keys if c not in row_mapping.order_columns(columns)]
-        chunks = (
-            rows.chunks(order, chunk_rows)
-            if rows is not None
-            else read_chunks(connection, relation, order, chunk_rows, config.batch_size)
-        )
+        order = row_mapping.order_columns(columns)
+        order += [c for c in keys if c not in order]
         tracker = config.tracker(retry)
         try:
+            ledger = Ledger(connection, config.tracking_url, new_load_id())
             if config.token_auth:
                 tracker.validate_token()
-            ledger = Ledger(connection, config.tracking_url, new_load_id())
+                if not force and not ledger.knows(table):
+                    refuse_if_matomo_holds(tracker, config, rows, row_mapping, table, path)
+            # Read in time order (a visitor's hits go out in order), handed on in pieces: the first batch leaves
+            # after one batch of rows is built, not a whole chunk.
+            chunks = rows.chunks(order, chunk_rows, piece_rows=BUILD_PIECE_ROWS, first_piece_rows=config.batch_size)
             pusher = Pusher(config.options(), tracker, ledger, now=now)
-            summary = pusher.push(
-                chunks,
-                row_mapping,
-                table,
-                key_columns=keys,
-                total_rows=int(total[0]) if total else None,
-            )
+            summary = pusher.push(chunks, row_mapping, table, key_columns=keys, total_rows=rows.total)
             invalidate_backdated(tracker, config, summary)
             return summary
         finally:
             tracker.close()
     finally:
         connection.close()
+
+
+def refuse_if_matomo_holds(
+    tracker: MatomoTracker, config: MatomoConfig, rows: TableRows, row_mapping: RowMapping, table: str, ledger: Path
+) -> None:
+    """A push with no ledger for this Matomo and table, into a Matomo that already holds visits of the rows'
+    sites and days, may send rows a second time (pushed before from another file or machine): stop and say so.
+    The span comes from the time column the table is read by (a day added on either side: sessions run on, and
+    Matomo's days are the site's); the sites from `idsite` (or `site_id`), else the configured one."""
+    order = row_mapping.order_columns(rows.columns)
+    if not order:
+        log.warning("matomo: %s has no time column to check Matomo for earlier pushes of it; sending", table)
+        return
+    first, last = (as_day(value) for value in rows.bounds(order[0]))
+    site_column = next((name for name in ("idsite", "site_id") if name in rows.columns), None)
+    sites = [str(site) for site in rows.distinct(site_column, 50)] if site_column else []
+    if not sites and config.idsite:
+        sites = [str(config.idsite)]
+    if first is None or last is None or not sites:
+        return
+    first, last = first - dt.timedelta(days=1), last + dt.timedelta(days=1)
+    held = [(site, *tracker.visits_held(site, first, last)) for site in sites]
+    held = [(site, visits, actions) for site, visits, actions in held if visits]
+    if not held:
+        return
+    counts = "; ".join(
+        f"site {site}: {visits:,}{'+' if visits >= VISITS_PROBE_LIMIT else ''} visits, {actions:,} actions"
+        for site, visits, actions in held
+    )
+    raise ConfigError(
+        f"matomo: {config.tracking_url} already holds visits between {first} and {last} ({counts}), and the ledger "
+        f"in {ledger} has no record of pushing {table} there: its rows may have been pushed before (from another "
+        "file, machine or ledger) and would then be counted twice. Push from the warehouse that holds that ledger, "
+        "or pass --force to send them anyway"
+    )
+
+
+def as_day(value: Any) -> dt.date | None:
+    """A time column's value as a UTC day: a timestamp, a date, unix seconds or milliseconds (also as text), or
+    `YYYY-MM-DD[ HH:MM:SS]` text; None when it is none of these (the check is then skipped)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return (value.astimezone(dt.UTC) if value.tzinfo else value).date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if isinstance(value, (int, float)) or text.isdigit():
+        seconds = float(text)
+        return dt.datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, dt.UTC).date()  # or ms
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
 
 
 def _rows_of(items: Any) -> list[dict[str, Any]]:

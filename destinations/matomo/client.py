@@ -38,6 +38,7 @@ from .settings import (
     RETRY_BASE_DELAY,
     RETRY_MAX_DELAY,
     VENDOR,
+    VISITS_PROBE_LIMIT,
 )
 
 log = logging.getLogger("clickhaul.matomo")
@@ -214,6 +215,28 @@ class MatomoTracker:
         if not isinstance(answer, list):
             raise ReadBackError(VENDOR, f"Live.getLastVisitsDetails answered {str(answer)[:200]}")
         return [visit for visit in answer if isinstance(visit, dict)]
+
+    def visits_held(self, site: str, first: dt.date, last: dt.date) -> tuple[int, int]:
+        """(visits, actions) Matomo's raw log holds for `site` on those days, counting at most VISITS_PROBE_LIMIT
+        visits: a probe before a push without ledger, bounded whatever the site's history."""
+        try:
+            answer = self.reporting(
+                "Live.getLastVisitsDetails",
+                idSite=site,
+                period="range",
+                date=f"{first.isoformat()},{last.isoformat()}",
+                filter_limit=VISITS_PROBE_LIMIT,
+                doNotFetchActions=1,
+            )
+        except VendorError as error:
+            raise ReadBackError(
+                VENDOR,
+                f"could not read site {site} with Live.getLastVisitsDetails ({error.vendor_message}) to check for an "
+                "earlier push: the token needs view access and the visitor log must be enabled (or pass --force)",
+                name="Live.getLastVisitsDetails",
+            ) from None
+        visits = [visit for visit in answer or [] if isinstance(visit, dict)] if isinstance(answer, list) else []
+        return len(visits), sum(int(visit.get("actions") or 0) for visit in visits)
 
     # -- bulk tracking ----------------------------------------------------------------------------------
     def bulk_body(self, requests: Sequence[str]) -> bytes:

@@ -114,6 +114,16 @@ class Ledger:
                 self._cursor.execute("rollback")
                 raise
 
+    def knows(self, source: str) -> bool:
+        """Has anything of `source` been sent to this target from this ledger: acknowledged, or left in flight?"""
+        with self._lock:
+            found = self._cursor.execute(
+                f"select (select count(*) from {_BATCHES} where target = ? and source = ?) + "
+                f"(select count(*) from {_IN_FLIGHT} where target = ? and source = ?)",
+                [self.target, source, self.target, source],
+            ).fetchall()
+        return bool(found[0][0])
+
     def prepare(self, source: str) -> None:
         """Before pushing `source`: has any of its hits been acknowledged for this target? If not (a first push),
         no chunk needs to be checked against the ledger."""

@@ -22,6 +22,8 @@ CLIENT_ERROR_ATTEMPTS = 3  # HTTP 4xx (other than the first batch's 400) is retr
 # A batch whose answer never came may still be in the server's hands: read Matomo back only this long after it was
 # sent (a crashed run's batches too). An answered batch (even HTTP 500) is read back at once.
 DEFAULT_RECONCILE_DELAY_SECONDS = 5.0
+# Before a push without ledger: how many visits of the rows' span to ask Matomo for (enough to say "it holds some").
+VISITS_PROBE_LIMIT = 1_000
 
 # What the server accepts for `cdt` (API-NOTES): UTC, not in the future, not older than 20 years, and older
 # than 24 hours only with a token_auth that may write to the site.

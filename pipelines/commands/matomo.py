@@ -39,6 +39,11 @@ from pipelines.cli import handle_errors
     default=None,
     help="Overrides destination.matomo.queued_tracking (default off: queuedtracking=0 is sent).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send even though this ledger has no record of the table and Matomo already holds visits in its days.",
+)
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto", show_default=True)
 @handle_errors
 def push_matomo(
@@ -53,6 +58,7 @@ def push_matomo(
     batch_size: int | None,
     workers: int | None,
     queued_tracking: bool | None,
+    force: bool,
     progress: str,
 ) -> None:
     """Send TABLE's rows to Matomo with bulk tracking. Rows Matomo acknowledged in an earlier run are skipped;
@@ -88,7 +94,9 @@ def push_matomo(
     # The ledger writes into a DuckDB warehouse: the table is opened for writing too (one process, one database).
     with open_table(warehouse, table, read_only=warehouse.path is None) as rows, monitored(progress):  # type: ignore[arg-type]
         click.echo(f"reading {table} ({rows.total:,} rows) from {warehouse.describe()}; ledger in {ledger}")
-        summary = push_table(ledger, table, config=config, mapping_name=mapping_name, key_columns=keys, rows=rows)
+        summary = push_table(
+            ledger, table, config=config, mapping_name=mapping_name, key_columns=keys, rows=rows, force=force
+        )
     click.echo(summary.render())
 
 

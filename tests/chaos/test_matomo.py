@@ -17,6 +17,7 @@ from simulators.harness import Faults
 from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
 from sources.common.http import RetryPolicy
 from tests.matomo.support import exactly_once, forked_push, kill_when
+from tests.support import sql_now
 
 ROWS = 400
 RETRY = RetryPolicy(max_attempts=40, base_delay=0.01, max_delay=0.05, retry_after_floor=0.01, retry_after_cap=0.05)
@@ -40,7 +41,7 @@ def hits_table(path: Path) -> None:
             f"""create or replace table events.hits as
                 select case when i % 10 = 9 then null else substr(md5((i % 37)::varchar), 1, 16) end as visitor_id,
                        '198.51.100.' || (i % 37) as ip, 'https://shop.example/p/' || i as page_url,
-                       'Page ' || i as page_title, now() - interval '3 hours' + to_seconds(i) as timestamp,
+                       'Page ' || i as page_title, {sql_now()} - interval '3 hours' + to_seconds(i) as timestamp,
                        i as event_id
                 from range({ROWS}) t(i)"""
         )

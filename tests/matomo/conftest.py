@@ -10,6 +10,7 @@ import pytest
 from destinations.matomo import MatomoConfig, make_config
 from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
 from sources.common.http import RetryPolicy
+from tests.support import sql_now
 
 # Retries in tests: many attempts, tiny delays, so fault tests finish in seconds.
 FAST_RETRY = RetryPolicy(max_attempts=25, base_delay=0.01, max_delay=0.05, retry_after_floor=0.01, retry_after_cap=0.05)
@@ -45,7 +46,7 @@ def create_hits_table(path: Path, rows: int, visitors: int = 997, table: str = "
         f"""select substr(md5((i % {visitors})::varchar), 1, 16) as visitor_id,
                    'https://shop.example/p/' || i as page_url,
                    'Page ' || i as page_title,
-                   now() - interval '6 hours' + to_seconds(i * 0.1) as timestamp,
+                   {sql_now()} - interval '6 hours' + to_seconds(i * 0.1) as timestamp,
                    i as event_id
             from range({rows}) t(i)""",
     )

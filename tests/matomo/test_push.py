@@ -218,3 +218,37 @@ def test_a_tracking_only_host_is_named_and_reporting_url_points_elsewhere(tmp_pa
         summary = push_table(path, "events.hits", config=config)
         assert summary.tracked == len(tracker.hits) == 30
         assert reporting.count("index.php") >= 1 and tracker.count("index.php") == 1  # only the refused check
+
+
+def test_a_push_without_ledger_into_a_matomo_that_holds_those_days_stops_until_forced(
+    simulator: MatomoSimulator, tmp_path: Path
+) -> None:
+    """The same rows pushed again from another file (so no ledger knows them) would be counted twice: the push
+    stops with Matomo's counts and sends nothing; `--force` sends anyway."""
+    first, second = tmp_path / "first.duckdb", tmp_path / "second.duckdb"
+    create_hits_table(first, 120)
+    push_table(first, "events.hits", config=config_for(simulator))
+    assert len(simulator.stored()) == 120
+    with duckdb.connect(str(second)) as connection:  # the same table, copied to a file without the ledger
+        connection.execute(f"attach '{first}' as first (read_only)")
+        connection.execute("create schema events")
+        connection.execute("create table events.hits as select * from first.events.hits")
+
+    env = {
+        "DESTINATION__MATOMO__TRACKING_URL": f"{simulator.url}/matomo.php",
+        "DESTINATION__MATOMO__TOKEN_AUTH": DEMO_SUPERUSER_TOKEN,
+        "DESTINATION__MATOMO__IDSITE": "1",
+    }
+    args = ["push", "matomo", "--table", "events.hits", "--database", str(second), "--progress", "off"]
+    refused = run_cli(*args, env=env, cwd=tmp_path)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "already holds visits" in refused.stderr and "site 1: 120 visits, 120 actions" in refused.stderr
+    assert "--force" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(simulator.stored()) == 120  # nothing sent
+
+    forced = run_cli(*args, "--force", env=env, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert len(simulator.stored()) == 240  # asked for: every row again
+    again = run_cli(*args, env=env, cwd=tmp_path)  # this file's ledger knows them now: nothing to send, no stop
+    assert again.returncode == 0, again.stderr
+    assert len(simulator.stored()) == 240

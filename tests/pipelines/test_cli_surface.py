@@ -18,7 +18,7 @@ import duckdb
 from pipelines.registry import VENDORS
 from simulators.pirsch import PirschData, PirschSimulator, demo_plan
 from simulators.webtrekk import WebtrekkData, WebtrekkSimulator
-from tests.support import ROOT, run_cli
+from tests.support import ROOT, run_cli, sql_now
 
 from ..webtrekk.conftest import make_env
 
@@ -141,7 +141,7 @@ def test_simulate_matomo_serves_a_matomo_to_push_to(tmp_path: Path) -> None:
             connection.execute("create schema events")
             connection.execute(
                 "create table events.hits as select 'v' || i as visitor_id, 'https://example.org/' || i as page_url, "
-                "now() - interval 1 hour as timestamp from range(5) t(i)"
+                f"{sql_now()} - interval 1 hour as timestamp from range(5) t(i)"
             )
         pushed = run_cli("push", "matomo", "--table", "events.hits", "--database", str(database), "--progress", "off",
                          env=exports, cwd=tmp_path)  # fmt: skip

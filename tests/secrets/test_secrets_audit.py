@@ -14,7 +14,7 @@ from simulators.harness import Faults
 from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
 from tests.chaos.test_kill import cli_args
 from tests.chaos.vendors import VENDORS, Vendor
-from tests.support import files_containing, run_cli
+from tests.support import files_containing, run_cli, sql_now
 
 
 def audit(workdir: Path, output: str, secrets: list[str]) -> None:
@@ -48,8 +48,8 @@ def test_no_matomo_token_in_any_file_a_verbose_push_leaves(tmp_path: Path) -> No
     with duckdb.connect(str(database)) as connection:
         connection.execute("create schema events")
         connection.execute(
-            """create table events.hits as select substr(md5(i::varchar), 1, 16) as visitor_id,
-               'https://shop.example/p/' || i as page_url, now() - interval '1 hour' as timestamp
+            f"""create table events.hits as select substr(md5(i::varchar), 1, 16) as visitor_id,
+               'https://shop.example/p/' || i as page_url, {sql_now()} - interval '1 hour' as timestamp
                from range(300) t(i)"""
         )
     with MatomoSimulator(Faults(error_rate=0.1, seed=2)) as simulator:

@@ -239,8 +239,8 @@ def test_an_endpoint_that_keeps_failing_is_one_line_naming_it(tmp_path: Path) ->
             load.run(*DAYS, resources="website_stats")
         message = str(failed.value)
         assert re.fullmatch(
-            rf"umami: stats for website {website} on Umami 3: gave up on http://127\.0\.0\.1:\d+ after \d+ s of retries "
-            r"\(HTTP 50\d: simulated server error\); CLICKHAUL_RETRY_MAX_ELAPSED_SECONDS and "
+            rf"umami: stats for website {website} on Umami 3: gave up on http://127\.0\.0\.1:\d+ after \d+ s of "
+            r"retries \(HTTP 50\d: simulated server error\); CLICKHAUL_RETRY_MAX_ELAPSED_SECONDS and "
             r"CLICKHAUL_RETRY_MAX_ATTEMPTS set the patience",
             message,
         ), message
