@@ -142,8 +142,16 @@ class VendorConfig(BaseConfiguration):
         )
 
     @classmethod
+    def sections(cls) -> tuple[str, ...]:
+        return tuple(part for part in (cls.SECTION, cls.VENDOR) if part)
+
+    @classmethod
     def key(cls, field: str) -> str:
-        return config_key(cls.VENDOR, field, cls.SECTION)
+        return ".".join((*cls.sections(), field))
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        return "__".join((*cls.sections(), field)).upper()
 
     @classmethod
     def from_config(cls, **explicit: Any) -> Self:
@@ -152,22 +160,22 @@ class VendorConfig(BaseConfiguration):
         unknown = sorted(set(explicit) - set(fields))
         if unknown:
             raise ConfigError(
-                f"unknown {cls.SECTION}.{cls.VENDOR} setting(s) {', '.join(unknown)}: use {', '.join(sorted(fields))}"
+                f"unknown {'.'.join(cls.sections())} setting(s) {', '.join(unknown)}: use {', '.join(sorted(fields))}"
             )
         try:
             # dlt coerces what it reads from files and variables; explicit values the same way here
             given = {name: _coerced(name, value, fields[name]) for name, value in explicit.items() if value is not None}
-            return resolve_configuration(cls(), sections=(cls.SECTION, cls.VENDOR), explicit_value=given or None)
+            return resolve_configuration(cls(), sections=cls.sections(), explicit_value=given or None)
         except ConfigFieldMissingException as error:
             raise missing_config(cls.VENDOR, error.fields, cls.SECTION) from None
         except ConfigValueCannotBeCoercedException as error:
             kind = _IN_WORDS.get(extract_inner_hint(error.hint), "of the right type")
             secret = is_secret_hint(fields.get(error.field_name, error.hint))
             shown = "(the value set)" if secret else repr(error.field_value)  # a secret is never echoed
+            table = f"[{'.'.join(cls.sections())}] " if cls.sections() else ""
             raise ConfigError(
-                f"{cls.key(error.field_name)} {shown} is not {kind}: set "
-                f"{env_var(cls.VENDOR, error.field_name, cls.SECTION)} or [{cls.SECTION}.{cls.VENDOR}] "
-                f"{error.field_name} to one"
+                f"{cls.key(error.field_name)} {shown} is not {kind}: set {cls.variable(error.field_name)} or "
+                f"{table}{error.field_name} in .dlt/config.toml to one"
             ) from None
 
     def identity(self, *leave_out: str) -> tuple[object, ...]:

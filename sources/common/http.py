@@ -6,7 +6,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import os
 import random
 import socket
 import threading
@@ -14,13 +13,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
 import tenacity
+from dlt.common.configuration import configspec
 
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import AuthError, ConfigError, RateLimitedError, TransientError, VendorError
+from .config import VendorConfig
+from .errors import AuthError, RateLimitedError, TransientError, VendorError
 from .monitor import current_monitor
 from .ratelimit import RateLimiter
 from .redact import redact, register_secret
@@ -98,24 +99,28 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
-        """Defaults, overridable for every vendor at once with CLICKHAUL_RETRY_* variables (tests shrink delays)."""
-        values: dict[str, Any] = {}
-        for name, kind in (
-            ("max_attempts", int),
-            ("max_elapsed_seconds", float),
-            ("base_delay", float),
-            ("max_delay", float),
-            ("retry_after_floor", float),
-            ("retry_after_cap", float),
-        ):
-            variable = "CLICKHAUL_" + (name if name.startswith("retry_") else f"retry_{name}").upper()
-            raw = os.environ.get(variable)
-            if raw:
-                try:
-                    values[name] = kind(raw)
-                except ValueError:
-                    raise ConfigError(f"{variable}={raw!r} is not a number") from None
-        return cls(**values)
+        """Defaults, overridable for every vendor at once (`RetrySettings`: CLICKHAUL_RETRY_* variables)."""
+        settings = RetrySettings.from_config()
+        return cls(**{name: getattr(settings, f"clickhaul_retry_{name.removeprefix('retry_')}") for name in _FIELDS})
+
+
+_FIELDS = ("max_attempts", "max_elapsed_seconds", "base_delay", "max_delay", "retry_after_floor", "retry_after_cap")
+
+
+@configspec
+class RetrySettings(VendorConfig):
+    """How patient every vendor's requests are: `CLICKHAUL_RETRY_*` variables, or the same keys at the top of
+    .dlt/config.toml (tests shrink the delays)."""
+
+    SECTION: ClassVar[str] = ""
+    VENDOR: ClassVar[str] = ""
+
+    clickhaul_retry_max_attempts: int = RetryPolicy.max_attempts
+    clickhaul_retry_max_elapsed_seconds: float = RetryPolicy.max_elapsed_seconds
+    clickhaul_retry_base_delay: float = RetryPolicy.base_delay
+    clickhaul_retry_max_delay: float = RetryPolicy.max_delay
+    clickhaul_retry_after_floor: float = RetryPolicy.retry_after_floor  # `Retry-After: 0` must not loop tightly
+    clickhaul_retry_after_cap: float = RetryPolicy.retry_after_cap
 
 
 @dataclass
