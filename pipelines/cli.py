@@ -331,10 +331,12 @@ def simulate(source: str, port: int) -> None:
 
         simulator, lines = matomo_simulator(port)
     else:
+        from simulators.registry import simulated
+
         spec = vendor(source.lower())
-        simulator = spec.simulator_class()(port=port)
+        simulator = simulated(spec.name).simulator_class()(port=port)
         simulator.start()
-        plan = spec.demo_function()(simulator)
+        plan = simulated(spec.name).demo_plan(simulator)
         lines = [
             f"{spec.name} simulator listening on {simulator.url}",
             "point clickhaul at it with:",

@@ -296,14 +296,13 @@ def read_rows(
         connection.close()
 
 
-def demo_step(database_path: str | Path, echo: Callable[[str], None] = print) -> DbtResult:
-    """The end of `clickhaul demo`: build the marts on the demo file and show a few rows of fct_traffic_daily."""
-    from simulators.webtrekk import DEMO_CUSTOMER_ID
-
+def demo_step(
+    database_path: str | Path, echo: Callable[[str], None] = print, vars: Mapping[str, Any] | None = None
+) -> DbtResult:
+    """The end of `clickhaul demo`: build the marts on the demo file and show a few rows of fct_traffic_daily;
+    `vars` are the dbt variables the demo's plans name (the simulated Webtrekk account, say)."""
     echo("\ndbt: building the staging models and marts (dbt build) ...")
-    result = run_dbt(
-        "build", database_path=database_path, vars={"clickhaul_webtrekk_site_id": DEMO_CUSTOMER_ID}, quiet=True
-    )
+    result = run_dbt("build", database_path=database_path, vars=dict(vars or {}), quiet=True)
     echo(result.render())
     if not result.success:
         return result

@@ -10,10 +10,11 @@ from typing import Any
 import dlt
 import duckdb
 
+from simulators.registry import VENDORS as SIMULATED
 from sources.common.config import environment
 from sources.common.monitor import ProgressMode
 
-from .registry import VENDORS
+from .registry import vendor
 from .runner import run_vendor
 
 
@@ -23,11 +24,14 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
     for leftover in (database_path, database_path.with_name(database_path.name + ".wal")):
         leftover.unlink(missing_ok=True)
     totals: dict[str, int] = {}
+    dbt_vars: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="clickhaul-demo-") as pipelines_dir:
-        for spec in VENDORS.values():
-            simulator = spec.simulator_class()()
+        for name, simulated in SIMULATED.items():
+            spec = vendor(name)
+            simulator = simulated.simulator_class()()
             with simulator:
-                plan = spec.demo_function()(simulator)
+                plan = simulated.demo_plan(simulator)
+                dbt_vars.update(plan.dbt_vars)
                 echo(f"{spec.name}: simulator on {simulator.url}, loading {plan.start}..{plan.end}")
                 with environment(plan.env):
                     summary = run_vendor(
@@ -42,13 +46,11 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
                     )
                 echo(summary.render())
     # The way back: the demo's Opentracker sessions replayed into a simulated Matomo.
-    from destinations.matomo.demo import demo_step
-
-    demo_step(database_path, echo)
+    replay_into_matomo(database_path, echo)
     # And on top: the dbt staging models and cross-vendor marts.
     from .dbt_runner import demo_step as dbt_step
 
-    dbt_step(database_path, echo)
+    dbt_step(database_path, echo, vars=dbt_vars)
     with duckdb.connect(str(database_path), read_only=True) as connection:
         tables = connection.execute(
             "select table_schema, table_name from information_schema.tables "
@@ -62,6 +64,37 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
             echo(f"  {schema + '.' + table:<48} {count:>10,} rows")
     echo(f"\nexplore it: python -c \"import duckdb; duckdb.connect('{database}').sql('show all tables').show()\"")
     return totals
+
+
+MATOMO_DEMO_TABLE = "opentracker.sessions"
+MATOMO_DEMO_SITE = 1
+
+
+def replay_into_matomo(database_path: Path, echo: Callable[[str], None]) -> None:
+    """Start the Matomo simulator, send `opentracker.sessions` (if the demo loaded it), say what Matomo stored."""
+    from destinations.matomo import make_config, push_table
+    from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
+
+    with duckdb.connect(str(database_path), read_only=True) as connection:
+        schema, name = MATOMO_DEMO_TABLE.split(".")
+        found = connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchall()
+    if not found[0][0]:
+        echo(f"matomo: {MATOMO_DEMO_TABLE} is not in {database_path}; nothing to replay")
+        return
+    with MatomoSimulator() as simulator:
+        config = make_config(f"{simulator.url}/matomo.php", DEMO_SUPERUSER_TOKEN, idsite=MATOMO_DEMO_SITE)
+        echo(f"matomo: simulator on {simulator.url}, replaying {MATOMO_DEMO_TABLE} as site {MATOMO_DEMO_SITE}'s visits")
+        summary = push_table(database_path, MATOMO_DEMO_TABLE, config=config, mapping_name="opentracker_sessions")
+        echo(summary.render())
+        stored = simulator.stored()
+        visits = sum(1 for hit in stored if hit.params.get("new_visit") == "1")
+        visitors = len({hit.params.get("_id") for hit in stored})
+        echo(
+            f"matomo: the simulator stored {len(stored):,} page views in {visits:,} visits of {visitors:,} visitors; "
+            f"rejected rows are in matomo.matomo_rejected"
+        )
 
 
 def matomo_simulator(port: int = 0) -> tuple[Any, list[str]]:

@@ -7,9 +7,9 @@ import pkgutil
 
 import sources
 from sources.common.errors import ConfigError
-from sources.common.spec import DemoPlan, VendorSpec
+from sources.common.spec import VendorSpec
 
-__all__ = ["VENDORS", "DemoPlan", "VendorSpec", "vendor"]
+__all__ = ["VENDORS", "VendorSpec", "vendor"]
 
 
 def discover() -> dict[str, VendorSpec]:
@@ -24,7 +24,7 @@ def discover() -> dict[str, VendorSpec]:
         spec = getattr(settings, "VENDOR_SPEC", None)
         if isinstance(spec, VendorSpec):
             found.append(spec)
-    return {spec.name: spec for spec in sorted(found, key=lambda spec: (spec.demo_order, spec.name))}
+    return {spec.name: spec for spec in sorted(found, key=lambda spec: spec.name)}
 
 
 VENDORS: dict[str, VendorSpec] = discover()

@@ -27,11 +27,11 @@ from functools import lru_cache
 from typing import Any
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, TokenStore, json_response
+from simulators.registry import DemoPlan
 from simulators.traffic import TrafficDays, day_rng
 from simulators.webtrekk import WebtrekkSimulator
 from simulators.webtrekk import demo_plan as jsonrpc_demo_plan
 from sources.common.clock import today_utc, wall_time
-from sources.common.spec import DemoPlan
 
 ACCOUNT_ID = "294915650484552"
 DEMO_CLIENT_ID = "clickhaul-demo-client"
@@ -796,6 +796,7 @@ def demo_plan(simulator: WebtrekkDemoSimulator) -> DemoPlan:
         start=plan.start,
         end=plan.end,
         source_kwargs={**plan.source_kwargs, "analytics_queries": [{"name": "browsers_daily", "query": DEMO_QUERY}]},
+        dbt_vars=plan.dbt_vars,
     )
 
 

@@ -25,9 +25,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, json_response, stable_seed
+from simulators.registry import DemoPlan
 from simulators.traffic import TrafficDays, day_rng, visit_start
 from sources.common.clock import wall_time
-from sources.common.spec import DemoPlan
 
 DEMO_LOGIN = "demo@opentracker.example"
 DEMO_PASSWORD = "ot-demo-password-3c9b1e7a5d2f4806"

@@ -28,9 +28,9 @@ from simulators.harness import (
     json_response,
     stable_seed,
 )
+from simulators.registry import DemoPlan
 from simulators.traffic import TrafficDays, day_rng, visit_start
 from sources.common.clock import wall_time
-from sources.common.spec import DemoPlan
 
 DEMO_CLIENT_ID = "clickhaul-demo-client-0000000000000"
 DEMO_CLIENT_SECRET = "pirsch-demo-secret-5f0c9e2b7d4a41c8b3e6a9d2c7f1e8b4"

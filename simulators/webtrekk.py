@@ -21,9 +21,9 @@ from functools import lru_cache
 from typing import Any
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, TokenStore, json_response, stable_seed
+from simulators.registry import DemoPlan
 from simulators.traffic import TrafficDays, day_rng
 from sources.common.clock import utc_now
-from sources.common.spec import DemoPlan
 
 ENDPOINT = "/cgi-bin/wt/JSONRPC.cgi"
 DEMO_CUSTOMER_ID = "111111111111111"
@@ -938,6 +938,7 @@ def demo_plan(simulator: WebtrekkSimulator) -> DemoPlan:
         },
         start=data.last_day - dt.timedelta(days=1),
         end=data.last_day - dt.timedelta(days=1),
+        dbt_vars={"clickhaul_webtrekk_site_id": data.customer_id},  # the marts label Webtrekk rows with the account
         source_kwargs={
             "export_types": ["content_categories", "campaigns"],
             "analyses": [

@@ -18,8 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, SlidingWindow, TokenStore, stable_seed
+from simulators.registry import DemoPlan
 from sources.common.clock import wall_time
-from sources.common.spec import DemoPlan
 
 from . import answers
 from .answers import Pairs

@@ -5,10 +5,9 @@ Entries are import paths so a command imports only the vendor it runs.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -18,29 +17,16 @@ def load_object(path: str) -> Any:
 
 
 @dataclass(frozen=True)
-class DemoPlan:
-    """How the demo points a source at its simulator: config as environment variables, and the days to load."""
-
-    env: Mapping[str, str]
-    start: dt.date
-    end: dt.date
-    source_kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class VendorSpec:
     """`source` must accept `start_date` and `end_date` (the CLI's --start/--end); `check` takes no arguments and
-    returns one line saying what it reached; `demo` takes the started simulator and returns a `DemoPlan`."""
+    returns one line saying what it reached. The simulator and the demo's plan are `simulators.registry`'s."""
 
     name: str
     source: str  # "module:function" of the @dlt.source
     check: str  # "module:function" () -> str
-    simulator: str  # "module:Class", constructible with keyword `port` only
-    demo: str  # "module:function" (simulator) -> DemoPlan
     resources: tuple[str, ...]
     default_resources: tuple[str, ...] | None = None  # None: what the source selects itself
     summary: str = ""
-    demo_order: int = 100
     # Cheap resources that validate configuration against the account (e.g. the domain list, which names unknown
     # ids). The CLI reads them before creating a pipeline, so bad input writes nothing; sources define no requests
     # at definition time (a DAG parse must not call the vendor).
@@ -57,9 +43,3 @@ class VendorSpec:
 
     def check_function(self) -> Callable[[], str]:
         return load_object(self.check)  # type: ignore[no-any-return]
-
-    def simulator_class(self) -> Callable[..., Any]:
-        return load_object(self.simulator)  # type: ignore[no-any-return]
-
-    def demo_function(self) -> Callable[[Any], DemoPlan]:
-        return load_object(self.demo)  # type: ignore[no-any-return]

@@ -139,10 +139,7 @@ VENDOR_SPEC = VendorSpec(
     name="opentracker",
     source="sources.opentracker:opentracker_source",
     check="sources.opentracker:check_connection",
-    simulator="simulators.opentracker:OpentrackerSimulator",
-    demo="simulators.opentracker:demo_plan",
     resources=RESOURCE_NAMES,
     summary="Opentracker sessions (one row per visit, ~70 fields) through nextToken paging",
-    demo_order=30,
     preflight=("site_access",),
 )

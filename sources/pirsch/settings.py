@@ -229,10 +229,7 @@ VENDOR_SPEC = VendorSpec(
     name="pirsch",
     source="sources.pirsch:pirsch_source",
     check="sources.pirsch:check_connection",
-    simulator="simulators.pirsch:PirschSimulator",
-    demo="simulators.pirsch:demo_plan",
     resources=RESOURCE_NAMES,
     summary="Pirsch date-range statistics per domain and day",
-    demo_order=10,
     preflight=("domains",),
 )

@@ -360,10 +360,7 @@ VENDOR_SPEC = VendorSpec(
     name="umami",
     source="sources.umami:umami_source",
     check="sources.umami:check_connection",
-    simulator="simulators.umami:UmamiSimulator",
-    demo="simulators.umami:demo_plan",
     resources=RESOURCE_NAMES,
     summary="Umami 2/3 and Umami Cloud: daily stats, metrics, sessions, events and report results per website",
-    demo_order=40,
     preflight=("websites",),
 )

@@ -148,14 +148,11 @@ VENDOR_SPEC = VendorSpec(
     source="sources.webtrekk:webtrekk_source",
     check="sources.webtrekk:check_connection",
     # One port serves the JSON-RPC API and the REST Analytics API (simulators/mapp_analytics.py).
-    simulator="simulators.mapp_analytics:WebtrekkDemoSimulator",
-    demo="simulators.mapp_analytics:demo_plan",
     resources=RESOURCE_NAMES,
     summary=(
         "Webtrekk / Mapp Intelligence: JSON-RPC exports, analyses and reports under the vendor's rate limits; "
         "REST Analytics API queries and reports"
     ),
-    demo_order=20,
     resource_prefixes=("analysis_", "report_", ANALYTICS_PREFIX),
     before_backfill="sources.webtrekk.analytics:check_analytics_quota",
 )

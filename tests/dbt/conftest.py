@@ -19,6 +19,7 @@ from pipelines.registry import vendor
 from pipelines.runner import run_vendor
 from simulators.opentracker import OpentrackerData, OpentrackerSimulator
 from simulators.pirsch import PirschSimulator
+from simulators.registry import simulated
 from simulators.umami import UmamiSimulator
 from simulators.webtrekk import WebtrekkData, WebtrekkSimulator
 from simulators.webtrekk import demo_plan as webtrekk_jsonrpc_plan
@@ -108,7 +109,7 @@ def load_all(workdir: Path, destination: Any, dataset_suffix: str = "", names: t
         spec = vendor(name)
         with simulator:
             # Webtrekk's JSON-RPC plan: the package reads its analyses (the REST Analytics API is not modelled).
-            plan = webtrekk_jsonrpc_plan(simulator) if name == "webtrekk" else spec.demo_function()(simulator)
+            plan = webtrekk_jsonrpc_plan(simulator) if name == "webtrekk" else simulated(name).demo_plan(simulator)
             env = dict(plan.env)
             kwargs = dict(plan.source_kwargs)
             if name == "webtrekk":

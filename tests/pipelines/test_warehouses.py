@@ -17,6 +17,7 @@ import pytest
 
 from pipelines.registry import VENDORS
 from pipelines.runner import run_vendor
+from simulators.registry import simulated
 from tests.support import environment
 
 
@@ -63,7 +64,7 @@ def duckdb_tables(database: Path, schema: str) -> dict[str, list[str]]:
 
 
 def load(spec: Any, simulator: Any, tmp_path: Path, name: str, destination: Any, dataset: str) -> None:
-    plan = spec.demo_function()(simulator)
+    plan = simulated(spec.name).demo_plan(simulator)
     with environment(plan.env):
         run_vendor(
             spec,
@@ -84,7 +85,7 @@ def test_postgres_load_equals_the_duckdb_load(name: str, tmp_path: Path) -> None
     spec = VENDORS[name]
     dataset = f"t_{name}_{uuid.uuid4().hex[:8]}"
     database = tmp_path / "reference.duckdb"
-    with spec.simulator_class()(port=0) as simulator:
+    with simulated(spec.name).simulator_class()(port=0) as simulator:
         load(spec, simulator, tmp_path, "duck", dlt.destinations.duckdb(str(database)), dataset)
         load(spec, simulator, tmp_path, "pg", dlt.destinations.postgres(url), dataset)
 
@@ -116,7 +117,7 @@ def test_filesystem_destination_writes_parquet_equal_to_the_duckdb_load(tmp_path
     spec = VENDORS["pirsch"]
     database = tmp_path / "reference.duckdb"
     bucket = tmp_path / "bucket"
-    with spec.simulator_class()(port=0) as simulator:
+    with simulated(spec.name).simulator_class()(port=0) as simulator:
         load(spec, simulator, tmp_path, "duck", dlt.destinations.duckdb(str(database)), "pirsch")
         load(spec, simulator, tmp_path, "fs", dlt.destinations.filesystem(bucket_url=bucket.as_uri()), "pirsch")
     tables = duckdb_tables(database, "pirsch")
