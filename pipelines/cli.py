@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import click
 
 from sources.common.errors import ClickhaulError, ConfigError
-from sources.common.redact import redact
 
-from .interrupt import interruptible
+from .command import ClickhaulGroup
+from .commands import register_all
 from .registry import VENDORS, vendor
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,43 +45,6 @@ def configure_logging(verbose: bool) -> None:
     os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
 
 
-def fail(error: BaseException) -> None:
-    click.echo(f"error: {redact(str(error))}", err=True)
-    sys.exit(1)
-
-
-def handle_errors(function: F) -> F:
-    """Every expected failure ends as one line on stderr and exit status 1, never a trace; Ctrl-C ends the
-    command within a second, with one line and exit status 130 (`interrupt`)."""
-    import functools
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        context = click.get_current_context(silent=True)
-        words = " ".join(context.command_path.split()[1:]) if context else function.__name__
-        params = context.params if context else {}
-        subject = params.get("source") or params.get("table") or ""
-        doing = f"clickhaul {words}{' ' + str(subject) if subject else ''}"
-        with interruptible(f"{doing} stopped before it finished; nothing is half-written") as interrupts:
-            try:
-                result = function(*args, **kwargs)
-            except KeyboardInterrupt as error:
-                interrupts.finish(getattr(error, "detail", None))
-            except ClickhaulError as error:
-                if interrupts.signal is not None:  # what dlt made of the interrupt: still an interrupt
-                    interrupts.finish()
-                fail(error)
-            except Exception:
-                if interrupts.signal is not None:
-                    interrupts.finish()
-                raise
-            if interrupts.signal is not None:
-                interrupts.finish()
-            return result
-
-    return wrapper  # type: ignore[return-value]
-
-
 SOURCE = click.Choice(list(VENDORS), case_sensitive=False)
 
 
@@ -103,7 +66,7 @@ def print_version(context: click.Context, _: Any, value: bool) -> None:
     context.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ClickhaulGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--version",
     is_flag=True,
@@ -185,7 +148,6 @@ def load_options(function: F) -> F:
     help="Say what the run would load (days, resources, requests against the rate limit) without loading.",
 )
 @load_options
-@handle_errors
 def run(
     source: str, start: str | None, end: str | None, full_refresh: bool, yes: bool, dry_run: bool, **load: Any
 ) -> None:
@@ -236,7 +198,6 @@ def confirm_full_refresh(source: str, load: dict[str, Any], yes: bool) -> None:
 )
 @click.option("--workers", type=int, default=None, help="Parallel extraction threads per window (default: dlt's 5).")
 @load_options
-@handle_errors
 def backfill(source: str, start: str, end: str, chunk: str, workers: int | None, **load: Any) -> None:
     """Load SOURCE for --start..--end window by window; after a crash or Ctrl-C, the same command continues."""
     from .backfill import run_backfill
@@ -252,7 +213,6 @@ def backfill(source: str, start: str, end: str, chunk: str, workers: int | None,
 @click.option("--pipeline", "pipeline_name", help="dlt pipeline name. Default: clickhaul_<source>.")
 @click.option("--database", metavar="PATH", help="The DuckDB file the pipeline loads into (default: as `run`).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per source, for scripts and monitoring.")
-@handle_errors
 def status(source: str | None, pipeline_name: str | None, database: str | None, as_json: bool) -> None:
     """Last run, cursor, backfill progress, rows per table and last error, per source."""
     import json
@@ -276,7 +236,6 @@ def status(source: str | None, pipeline_name: str | None, database: str | None, 
     help="The DuckDB file. Default: as `run` finds it ([destination.duckdb] credentials, else "
     "clickhaul_<source>.duckdb in the working directory).",
 )
-@handle_errors
 def compact(source: str | None, database: str | None) -> None:
     """Rewrite a DuckDB file without the space merges leave behind (copy, verify, swap; the original is kept on
     any failure). Run it when nothing else has the file open."""
@@ -302,7 +261,6 @@ def compact(source: str | None, database: str | None) -> None:
     show_default=True,
     help="Seconds to wait for an answer, retries included: a host that is down fails within them.",
 )
-@handle_errors
 def check(source: str, timeout: float) -> None:
     """Verify SOURCE's credentials and reachability (exit status 0 or 1)."""
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -358,7 +316,6 @@ def simulate(source: str, port: int) -> None:
 @cli.command()
 @click.argument("source", type=SOURCE)
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
-@handle_errors
 def resources(source: str, as_json: bool) -> None:
     """List SOURCE's resources: the table each loads, its primary key, write disposition and whether a run
     loads it by default. Makes no request."""
@@ -392,7 +349,6 @@ def push() -> None:
 @cli.command()
 @click.option("--database", default="clickhaul_demo.duckdb", show_default=True, help="DuckDB file to load into.")
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="off", show_default=True)
-@handle_errors
 def demo(database: str, progress: str) -> None:
     """Start the bundled simulators, load every source into a local DuckDB file and show what landed."""
     from .demo import run_demo
@@ -403,8 +359,6 @@ def demo(database: str, progress: str) -> None:
 def main() -> None:
     cli(prog_name="clickhaul")
 
-
-from .commands import register_all  # noqa: E402 - the commands attach to `cli`, defined above
 
 register_all(cli)
 

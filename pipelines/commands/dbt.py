@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pipelines.cli import handle_errors
+from pipelines.command import ClickhaulCommand
 from sources.common.errors import ConfigError
 
 TARGET = click.Choice(["duckdb", "postgres"])
@@ -51,14 +51,13 @@ def parse_vars(text: str | None) -> dict[str, Any]:
     return value
 
 
-@click.command("dbt")
+@click.command("dbt", cls=ClickhaulCommand)
 @click.argument("command", type=click.Choice(["run", "test", "build"]))
 @target_options
 @click.option("--select", "select", multiple=True, help="dbt node selection (repeatable), e.g. marts or +fct_sessions.")
 @click.option(
     "--vars", "vars_text", metavar="JSON", help='dbt vars of the package (README, "dbt package": Package vars).'
 )
-@handle_errors
 def dbt_command(
     command: str, target: str, database: str | None, schema: str, select: tuple[str, ...], vars_text: str | None
 ) -> None:
@@ -81,10 +80,9 @@ def dbt_command(
         sys.exit(1)
 
 
-@click.command("report")
+@click.command("report", cls=ClickhaulCommand)
 @click.option("--out", default="report.html", show_default=True, help="The HTML file to write.")
 @target_options
-@handle_errors
 def report_command(out: str, target: str, database: str | None, schema: str) -> None:
     """Write a self-contained HTML report (daily traffic, top pages, top channels) from the dbt marts."""
     from pipelines.report import write_report

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from pipelines.cli import handle_errors
+from pipelines.command import ClickhaulCommand
 
 
-@click.command("matomo")
+@click.command("matomo", cls=ClickhaulCommand)
 @click.option("--table", required=True, metavar="DATASET.TABLE", help="The table to send, e.g. opentracker.sessions.")
 @click.option(
     "--database",
@@ -45,7 +45,6 @@ from pipelines.cli import handle_errors
     help="Send even though this ledger has no record of the table and Matomo already holds visits in its days.",
 )
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default="auto", show_default=True)
-@handle_errors
 def push_matomo(
     table: str,
     database: str | None,

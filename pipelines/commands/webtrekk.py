@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from pipelines.cli import handle_errors
+from pipelines.command import ClickhaulCommand, ClickhaulGroup
 
 
-@click.command("webtrekk")
+@click.command("webtrekk", cls=ClickhaulCommand)
 @click.option("--upload-type", required=True, help="importData uploadType, e.g. content_categories.")
 @click.option("--table", "table", required=True, metavar="DATASET.TABLE", help="The loaded table to upload.")
 @click.option(
@@ -19,7 +19,6 @@ from pipelines.cli import handle_errors
 @click.option("--destination", help="Read the table from this dlt destination instead (e.g. postgres).")
 @click.option("--pipeline", "pipeline_name", help="The pipeline that loaded the table (default: clickhaul_<DATASET>).")
 @click.option("--chunk-rows", type=click.IntRange(1, 10_000), default=10_000, show_default=True)
-@handle_errors
 def push_webtrekk(
     upload_type: str,
     table: str,
@@ -57,7 +56,7 @@ def push_webtrekk(
     click.echo(f"ok: {len(upload.rows):,} rows of {table} imported as {upload_type} in {calls} call(s)")
 
 
-@click.group("webtrekk")
+@click.group("webtrekk", cls=ClickhaulGroup)
 def webtrekk_group() -> None:
     """Webtrekk administration."""
 
@@ -66,7 +65,6 @@ def webtrekk_group() -> None:
 @click.option("--start", required=True, metavar="'YYYY-MM-DD[ HH:MM:SS]'", help="First moment to delete.")
 @click.option("--stop", required=True, metavar="'YYYY-MM-DD[ HH:MM:SS]'", help="Last moment (a date: its end).")
 @click.option("--yes", is_flag=True, help="Really delete. Without it nothing is sent.")
-@handle_errors
 def delete_tv_data(start: str, stop: str, yes: bool) -> None:
     """Initiate the deletion of the account's TV data between --start and --stop (deleteTvData)."""
     import sys

@@ -151,3 +151,27 @@ def test_simulate_matomo_serves_a_matomo_to_push_to(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         stdout, _ = process.communicate(timeout=10)
     assert process.returncode == 0 and stdout.strip().endswith("simulator stopped")
+
+
+def test_every_command_ends_its_errors_in_one_line_and_commands_do_not_import_the_cli() -> None:
+    import click
+
+    from pipelines.cli import cli
+    from pipelines.command import ClickhaulCommand, ClickhaulGroup
+
+    def leaves(group: click.Group) -> list[click.Command]:
+        found: list[click.Command] = []
+        for command in group.commands.values():
+            found += leaves(command) if isinstance(command, click.Group) else [command]
+        return found
+
+    commands = leaves(cli)
+    assert len(commands) >= 12 and all(isinstance(command, ClickhaulCommand) for command in commands)
+    try:
+        ClickhaulGroup().add_command(click.Command("plain"))
+        raise AssertionError("a plain click command was accepted")
+    except TypeError as error:
+        assert "cls=ClickhaulCommand" in str(error)
+    probe = "import sys, pipelines.commands.matomo, pipelines.commands.dbt; print('pipelines.cli' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "False"
