@@ -75,11 +75,15 @@ def replay_into_matomo(database_path: Path, echo: Callable[[str], None]) -> None
     from destinations.matomo import make_config, push_table
     from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
 
-    with duckdb.connect(str(database_path), read_only=True) as connection:
-        schema, name = MATOMO_DEMO_TABLE.split(".")
-        found = connection.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-        ).fetchall()
+    if not database_path.exists():
+        found = [(0,)]
+    else:
+        with duckdb.connect(str(database_path), read_only=True) as connection:
+            schema, name = MATOMO_DEMO_TABLE.split(".")
+            found = connection.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                [schema, name],
+            ).fetchall()
     if not found[0][0]:
         echo(f"matomo: {MATOMO_DEMO_TABLE} is not in {database_path}; nothing to replay")
         return

@@ -11,11 +11,10 @@ import pyarrow as pa
 import pytest
 
 from destinations.matomo import push_table
-from destinations.matomo.demo import demo_step
 from destinations.matomo.mappings import campaign, user_agent, visitor_hex
+from pipelines.demo import replay_into_matomo
 from simulators.matomo import MatomoSimulator
-
-from .conftest import config_for, database, query
+from tests.support.matomo import config_for, database, query
 
 START = dt.datetime(2026, 11, 20, 9, 30, 0, tzinfo=dt.UTC)
 
@@ -134,15 +133,15 @@ def test_campaign_from_entry_url() -> None:
     assert campaign("https://x.example/plain") == (None, None)
 
 
-def test_demo_step_replays_opentracker_sessions(tmp_path: Path) -> None:
+def test_the_demo_replays_opentracker_sessions(tmp_path: Path) -> None:
     path = database(tmp_path)
     lines: list[str] = []
-    demo_step(path, lines.append)
+    replay_into_matomo(path, lines.append)
     assert "nothing to replay" in lines[-1]
 
     write_sessions(path, [session(i, str(i % 3), pages=2, seconds=90) for i in range(6)])
     lines.clear()
-    demo_step(path, lines.append)
+    replay_into_matomo(path, lines.append)
     text = "\n".join(lines)
     assert "sent 12, tracked 12, rejected 0" in text
     assert "stored 12 page views in 6 visits of 3 visitors" in text
