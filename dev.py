@@ -3,6 +3,7 @@
 
 python3 dev.py demo      # install, then `clickhaul demo`
 python3 dev.py test      # install with test extras, then run the whole test suite
+python3 dev.py test --fast   # the inner loop: everything but the `slow` tests (chaos, kills, PostgreSQL, Airflow)
 python3 dev.py calendar  # the date-dependent tests (marker `calendar`) as of each hard day (DST, year ends, leap day)
 python3 dev.py calendar 2027-03-28 2028-02-29   # ... as of these days (CLICKHAUL_TODAY)
 python3 dev.py clickhaul run pirsch ...   # any clickhaul command
@@ -91,7 +92,9 @@ def main(argv: list[str]) -> int:
         return run_calendar(rest or list(HARD_DAYS))
     if command == "test":
         ensure_environment("test")
-        args = rest or ["-n", "auto"]
+        fast = "--fast" in rest
+        rest = [arg for arg in rest if arg != "--fast"]
+        args = (rest or ["-n", "auto"]) + (["-m", "not slow"] if fast else [])
         return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)
     ensure_environment("test" if (VENV / ".clickhaul-installed-test").exists() else "")
     if command == "clickhaul":

@@ -13,6 +13,8 @@ from tests.support import Loader
 
 from .vendors import VENDORS, Vendor, snapshot, token_expiry
 
+pytestmark = pytest.mark.slow  # chaos, kills, real services: `dev.py test --fast` leaves them out
+
 # name -> (faults, extra env); every probability is per request, seeded, so a failure replays.
 FAULTS: dict[str, tuple[Callable[[Vendor], Faults], Callable[[Vendor], dict[str, str]]]] = {
     "5xx_bursts": (lambda v: Faults(error_rate=0.3, seed=1, exempt_paths=v.token_paths), lambda v: {}),

@@ -12,12 +12,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from simulators.harness import Faults
 from tests.support import ROOT, run_cli
 
 from .test_faults import assert_equal
 from .test_kill import cli_args
 from .vendors import Vendor, snapshot
+
+pytestmark = pytest.mark.slow  # chaos, kills, real services: `dev.py test --fast` leaves them out
 
 CONTINUE = "run the same command to continue"
 

@@ -11,11 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from simulators.harness import Faults
 from tests.support import ROOT, run_cli
 
 from .test_faults import assert_equal
 from .vendors import Vendor, snapshot
+
+pytestmark = pytest.mark.slow  # chaos, kills, real services: `dev.py test --fast` leaves them out
 
 
 def cli_args(vendor: Vendor) -> list[str]:

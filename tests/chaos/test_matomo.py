@@ -19,6 +19,8 @@ from sources.common.http import RetryPolicy
 from tests.matomo.support import exactly_once, forked_push, kill_when
 from tests.support import sql_now
 
+pytestmark = pytest.mark.slow  # chaos, kills, real services: `dev.py test --fast` leaves them out
+
 ROWS = 400
 RETRY = RetryPolicy(max_attempts=40, base_delay=0.01, max_delay=0.05, retry_after_floor=0.01, retry_after_cap=0.05)
 FAULTS = {

@@ -16,16 +16,9 @@ import duckdb
 from pipelines.registry import vendor as registered
 from simulators.harness import Faults, SimulatorServer
 from sources.common.clock import today_utc
+from tests.support.retry import FAST_RETRY_ENV
 
 LAST_DAY = dt.date(2026, 11, 20)
-# Retries back off in milliseconds here; the number of attempts stays high enough for a 30 % fault rate.
-FAST_RETRY = {
-    "CLICKHAUL_RETRY_BASE_DELAY": "0.01",
-    "CLICKHAUL_RETRY_MAX_DELAY": "0.05",
-    "CLICKHAUL_RETRY_AFTER_FLOOR": "0.01",
-    "CLICKHAUL_RETRY_AFTER_CAP": "0.05",
-    "CLICKHAUL_RETRY_MAX_ATTEMPTS": "40",
-}
 
 
 @dataclass
@@ -43,7 +36,7 @@ class Vendor:
     extra: dict[str, str] = field(default_factory=dict)
 
     def env(self, server: SimulatorServer, **extra: str) -> dict[str, str]:
-        return {**self.config(server), **FAST_RETRY, **self.extra, **extra}
+        return {**self.config(server), **FAST_RETRY_ENV, **self.extra, **extra}
 
     def section(self, key: str) -> str:
         return f"SOURCES__{self.name.upper()}__{key.upper()}"

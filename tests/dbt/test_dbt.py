@@ -3,7 +3,6 @@ cross-checks hold and can fail; the latest load wins; and PostgreSQL builds the 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,8 @@ import yaml
 
 from pipelines.dbt_runner import PROJECT_DIR, DbtResult, run_dbt
 from pipelines.report import write_report
-from tests.dbt.conftest import VENDOR_NAMES, Loaded, copy_of, load_all, require_dbt, required
+from tests.support import postgres_url
+from tests.support.dbt import VENDOR_NAMES, Loaded, copy_of, load_all, require_dbt
 
 require_dbt()
 
@@ -196,13 +196,10 @@ def test_cli_refuses_a_missing_database_before_running_dbt(tmp_path: Path) -> No
 # -- PostgreSQL ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")  # session, like `built`: the skip comes before any load
 def postgres() -> Iterator[str]:
-    url = os.environ.get("CLICKHAUL_TEST_POSTGRES")
-    if not url:
-        required("CLICKHAUL_TEST_POSTGRES is not set: start PostgreSQL with .ci/services.sh")
-    assert url is not None
-    yield url
+    yield postgres_url()
 
 
+@pytest.mark.slow
 def test_postgres_build_equals_duckdb(
     postgres: str, built: Path, loaded: Loaded, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.report import ReportData, bar_chart, line_chart
-from tests.dbt.conftest import VENDOR_NAMES, require_dbt, required
-from tests.support import run_cli
+from tests.support import required, run_cli
+from tests.support.dbt import VENDOR_NAMES, require_dbt
 
 require_dbt()
 

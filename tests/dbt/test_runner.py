@@ -10,7 +10,7 @@ import pytest
 from pipelines.dbt_runner import DbtResult, NodeResult, pipeline_target, postgres_environment, run_dbt
 from sources.common.errors import ConfigError
 from sources.common.redact import redact
-from tests.dbt.conftest import require_dbt
+from tests.support.dbt import require_dbt
 
 require_dbt()
 

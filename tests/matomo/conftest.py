@@ -1,57 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
 
-from destinations.matomo import MatomoConfig, make_config
-from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
-from sources.common.http import RetryPolicy
-from tests.support import sql_now
-
-# Retries in tests: many attempts, tiny delays, so fault tests finish in seconds.
-FAST_RETRY = RetryPolicy(max_attempts=25, base_delay=0.01, max_delay=0.05, retry_after_floor=0.01, retry_after_cap=0.05)
+from simulators.matomo import MatomoSimulator
 
 
 @pytest.fixture
 def simulator() -> Iterator[MatomoSimulator]:
     with MatomoSimulator() as server:
         yield server  # type: ignore[misc]
-
-
-def config_for(simulator: MatomoSimulator, token: str | None = DEMO_SUPERUSER_TOKEN, **overrides: Any) -> MatomoConfig:
-    values: dict[str, Any] = {"idsite": 1, **overrides}
-    return make_config(f"{simulator.url}/matomo.php", token, **values)
-
-
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "warehouse.duckdb"
-
-
-def create_table(path: Path, table: str, select_sql: str) -> None:
-    schema = table.split(".")[0]
-    with duckdb.connect(str(path)) as connection:
-        connection.execute(f"create schema if not exists {schema}")
-        connection.execute(f"create or replace table {table} as {select_sql}")
-
-
-def create_hits_table(path: Path, rows: int, visitors: int = 997, table: str = "events.hits") -> None:
-    """`rows` page views of `visitors` visitors in the last hours, each with a unique URL."""
-    create_table(
-        path,
-        table,
-        f"""select substr(md5((i % {visitors})::varchar), 1, 16) as visitor_id,
-                   'https://shop.example/p/' || i as page_url,
-                   'Page ' || i as page_title,
-                   {sql_now()} - interval '6 hours' + to_seconds(i * 0.1) as timestamp,
-                   i as event_id
-            from range({rows}) t(i)""",
-    )
-
-
-def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(path), read_only=True) as connection:
-        return connection.execute(sql).fetchall()

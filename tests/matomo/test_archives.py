@@ -12,8 +12,8 @@ from destinations.matomo import push_table
 from simulators.matomo import MatomoSimulator
 from sources.common.clock import today_utc
 from sources.common.errors import AuthError
-
-from .conftest import FAST_RETRY, config_for, create_table, database
+from tests.support.matomo import config_for, create_table, database
+from tests.support.retry import FAST_RETRY
 
 
 def create_backdated(path: Path) -> list[str]:

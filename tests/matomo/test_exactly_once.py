@@ -22,8 +22,9 @@ from simulators.harness import Faults, LoggedRequest
 from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
 from sources.common.clock import today_utc
 from tests.support import ROOT, sql_now
+from tests.support.matomo import config_for, create_hits_table, create_table, database, query
+from tests.support.retry import FAST_RETRY
 
-from .conftest import FAST_RETRY, config_for, create_hits_table, create_table, database, query
 from .support import exactly_once, forked_push, kill_when
 
 
@@ -57,6 +58,7 @@ def test_100k_rows_arrive_exactly_once_and_a_rerun_sends_nothing(simulator: Mato
     assert len(simulator.stored()) == 100_000
 
 
+@pytest.mark.slow
 def test_a_killed_run_started_again_stores_each_hit_once(tmp_path: Path) -> None:
     rows, workers = 20_000, 4
     path = database(tmp_path)

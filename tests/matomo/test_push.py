@@ -22,8 +22,8 @@ from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
 from sources.common.clock import utc_now
 from sources.common.errors import ConfigError
 from tests.support import files_containing, run_cli
-
-from .conftest import FAST_RETRY, config_for, create_hits_table, create_table, database, query
+from tests.support.matomo import config_for, create_hits_table, create_table, database, query
+from tests.support.retry import FAST_RETRY
 
 
 def test_a_visitors_hits_arrive_in_order_across_parallel_workers(tmp_path: Path) -> None:

@@ -13,8 +13,7 @@ import duckdb
 from destinations.matomo import push_table
 from simulators.matomo import DEMO_WRITE_TOKEN, MatomoSimulator
 from sources.common.clock import utc_now
-
-from .conftest import config_for, create_table, database, query
+from tests.support.matomo import config_for, create_table, database, query
 
 
 def insert_rows(path: Path, table: str, columns: dict[str, str], rows: list[tuple[object, ...]]) -> None:

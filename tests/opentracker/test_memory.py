@@ -62,6 +62,7 @@ def resident_mib(pid: int) -> float | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read a process's RSS")
 def test_backfill_of_a_million_sessions_stays_under_512_mib(tmp_path: Path) -> None:
     database = tmp_path / "load.duckdb"

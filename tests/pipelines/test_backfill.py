@@ -74,6 +74,7 @@ def backfill_args() -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_killed_backfill_resumes_without_gaps_duplicates_or_repeated_windows(tmp_path: Path) -> None:
     with simulator() as sim:
         reference = tmp_path / "reference"

@@ -17,8 +17,11 @@ import pytest
 
 from simulators.harness import LoggedRequest, SimulatorServer
 from sources.common.clock import TODAY_ENV
-from tests.chaos.vendors import FAST_RETRY, snapshot
+from tests.chaos.vendors import snapshot
 from tests.support import Loader
+from tests.support.retry import FAST_RETRY_ENV
+
+pytestmark = pytest.mark.slow  # chaos, kills, real services: `dev.py test --fast` leaves them out
 
 FIRST = dt.date(2027, 3, 1)  # 60 days through Europe's spring DST change and two month ends
 DAYS = 60
@@ -193,7 +196,7 @@ def test_sixty_daily_runs_ask_the_lookback_window_every_day(
             monkeypatch.setenv(TODAY_ENV, (FIRST + dt.timedelta(days=run)).isoformat())
             env = {
                 **scenario.env(server, added),
-                **FAST_RETRY,
+                **FAST_RETRY_ENV,
                 f"SOURCES__{name.upper()}__START_DATE": FIRST.isoformat(),
                 f"SOURCES__{name.upper()}__LOOKBACK_DAYS": str(LOOKBACK),
             }
@@ -215,7 +218,7 @@ def test_sixty_daily_runs_ask_the_lookback_window_every_day(
 
         # The tables equal one clean read of the whole range (and, where the simulator tells, its truth).
         monkeypatch.setenv(TODAY_ENV, (FIRST + dt.timedelta(days=DAYS - 1)).isoformat())
-        clean = Loader(name, tmp_path / "clean", {**scenario.env(server, True), **FAST_RETRY})
+        clean = Loader(name, tmp_path / "clean", {**scenario.env(server, True), **FAST_RETRY_ENV})
         clean.run(FIRST, FIRST + dt.timedelta(days=DAYS - 1), resources=scenario.resources(True))
         assert snapshot(loader.database, name) == snapshot(clean.database, name)
         if scenario.truth:

@@ -9,14 +9,13 @@ import uuid
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from simulators.harness import Faults
 from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
 from simulators.pirsch import PirschData, PirschSimulator, demo_plan
 from tests.chaos.vendors import VENDORS
-from tests.support import run_cli
-
-from .test_warehouses import postgres_url
+from tests.support import postgres_url, run_cli
 
 
 def count(database: Path, table: str) -> int:
@@ -119,6 +118,7 @@ def test_a_run_started_in_another_directory_writes_where_it_runs(tmp_path: Path)
         assert count(folder / "clickhaul_pirsch.duckdb", "pirsch.visitors") == 2  # one day of 2 domains each
 
 
+@pytest.mark.slow
 def test_push_reads_the_table_run_loaded_into_postgres(tmp_path: Path) -> None:
     url = postgres_url()
     dataset = f"t_push_{uuid.uuid4().hex[:8]}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,7 @@ import pytest
 from pipelines.registry import VENDORS
 from pipelines.runner import run_vendor
 from simulators.registry import simulated
-from tests.support import environment
-
-
-def postgres_url() -> str:
-    url = os.environ.get("CLICKHAUL_TEST_POSTGRES")
-    if not url:
-        message = "CLICKHAUL_TEST_POSTGRES is not set: start PostgreSQL with .ci/services.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
+from tests.support import environment, postgres_url
 
 
 def normalize(value: Any) -> Any:
@@ -79,6 +68,7 @@ def load(spec: Any, simulator: Any, tmp_path: Path, name: str, destination: Any,
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(VENDORS))
 def test_postgres_load_equals_the_duckdb_load(name: str, tmp_path: Path) -> None:
     url = postgres_url()

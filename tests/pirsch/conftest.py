@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from simulators.harness import Faults
-from simulators.pirsch import PirschData, PirschSimulator, demo_plan
+from simulators.pirsch import PirschData, PirschSimulator
 from tests.support import Loader
-
-LAST_DAY = dt.date(2024, 3, 31)
+from tests.support.pirsch import LAST_DAY, loader_for
 
 
 @pytest.fixture
@@ -19,14 +16,6 @@ def simulator() -> Iterator[PirschSimulator]:
         yield server  # type: ignore[misc]
 
 
-def loader_for(simulator: PirschSimulator, workdir: Path, **env: str) -> Loader:
-    return Loader("pirsch", workdir, {**demo_plan(simulator).env, **env})
-
-
 @pytest.fixture
 def loader(simulator: PirschSimulator, tmp_path: Path) -> Loader:
     return loader_for(simulator, tmp_path)
-
-
-def no_faults() -> Faults:
-    return Faults(exempt_paths=(r"/api/v1/token$",))

@@ -9,8 +9,7 @@ import pytest
 
 from simulators.pirsch import DEMO_CLIENT_SECRET, PirschSimulator, demo_plan
 from tests.support import files_containing, run_cli
-
-from .conftest import LAST_DAY
+from tests.support.pirsch import LAST_DAY
 
 
 def cli_env(simulator: PirschSimulator, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -13,8 +13,7 @@ from simulators.pirsch import PirschData, PirschSimulator
 from sources.common.clock import today_utc
 from sources.pirsch.settings import ENDPOINTS, EVENT_METADATA_TABLE, RESOURCE_NAMES
 from tests.support import Loader
-
-from .conftest import LAST_DAY, loader_for
+from tests.support.pirsch import LAST_DAY, loader_for
 
 START = LAST_DAY - dt.timedelta(days=4)
 DAYS = [START + dt.timedelta(days=i) for i in range(5)]

@@ -13,8 +13,7 @@ from sources.common.http import RetryPolicy
 from sources.common.windows import DateWindow
 from sources.umami import Reader
 from sources.umami.client import UmamiClient
-
-from .conftest import small_data, start
+from tests.support.umami import small_data, start
 
 DAY = dt.date(2026, 3, 10)
 NOON = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC).timestamp()

@@ -23,8 +23,8 @@ from sources.umami import report_table
 from sources.umami.reports import Call, flatten
 from sources.umami.settings import REPORT_TYPES, ApiVersion, ReportType
 from tests.support import Loader
+from tests.support.retry import FAST_RETRY_ENV
 
-from .conftest import FAST_RETRY
 from .recorded import FIRST_DAY, LAST_DAY, MORE, answer, recorded_simulator, recording, seeded_website
 
 STEPS = [("/", "path"), ("/pricing", "path"), ("signup", "event")]
@@ -75,7 +75,7 @@ def recorded_loader(sim: UmamiSimulator, website: str, workdir: Path, reports: l
         "SOURCES__UMAMI__REPORT_WINDOW": "month",  # one window: 2026-12-01..03, the recorded reports' range
         "SOURCES__UMAMI__REPORTS": json.dumps(reports),
         "CLICKHAUL_TODAY": "2026-12-04T14:25:02+00:00",  # the day the recording was made
-        **FAST_RETRY,
+        **FAST_RETRY_ENV,
     }
     return Loader("umami", workdir, env)
 

@@ -11,8 +11,7 @@ import pytest
 
 from simulators.umami import UmamiSimulator
 from sources.umami.settings import REPORT_TYPES, ApiVersion
-
-from .conftest import TODAY, TZ, bounds, loader, start
+from tests.support.umami import TODAY, TZ, bounds, loader, start
 
 
 def test_every_report_type_lands_typed_with_its_window(

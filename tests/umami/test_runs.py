@@ -20,8 +20,8 @@ from sources.common.errors import AuthError, ConfigError, TransientError
 from sources.common.http import RetryPolicy
 from sources.umami.client import UmamiClient
 from tests.support import files_containing, run_cli
-
-from .conftest import FAST_RETRY, TODAY, TZ, bounds, loader, small_data, start
+from tests.support.retry import FAST_RETRY_ENV
+from tests.support.umami import TODAY, TZ, bounds, loader, small_data, start
 
 DAYS = (TODAY - dt.timedelta(days=4), TODAY - dt.timedelta(days=2))
 
@@ -182,7 +182,7 @@ def test_wrong_password_is_an_auth_error(tmp_path: Path) -> None:
 def test_cli_check_detects_the_version_and_umami_joins_the_demo(version: str) -> None:
     sim = start(version=version, data=small_data(websites=2))
     try:
-        env = {**loader(sim, Path(".")).env, **FAST_RETRY}
+        env = {**loader(sim, Path(".")).env, **FAST_RETRY_ENV}
         result = run_cli("check", "umami", env=env, timeout=120)
         assert result.returncode == 0, result.stderr
         assert f"umami {version} at {sim.url}" in result.stdout and "2 website(s)" in result.stdout

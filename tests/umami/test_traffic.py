@@ -11,8 +11,7 @@ import pytest
 
 from simulators.umami import UmamiSimulator
 from sources.umami.settings import METRIC_TYPES, ApiVersion
-
-from .conftest import TODAY, bounds, loader, small_data, start
+from tests.support.umami import TODAY, bounds, loader, small_data, start
 
 METRICS_PAGE = 10  # small pages, so `path` (~40 values a day) needs several
 

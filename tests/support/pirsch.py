@@ -1,0 +1,20 @@
+"""Pirsch test helpers: a loader pointed at a simulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from simulators.harness import Faults
+from simulators.pirsch import PirschSimulator, demo_plan
+from tests.support import Loader
+
+LAST_DAY = dt.date(2024, 3, 31)
+
+
+def loader_for(simulator: PirschSimulator, workdir: Path, **env: str) -> Loader:
+    return Loader("pirsch", workdir, {**demo_plan(simulator).env, **env})
+
+
+def no_faults() -> Faults:
+    return Faults(exempt_paths=(r"/api/v1/token$",))
