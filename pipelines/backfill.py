@@ -7,22 +7,21 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sources.common.errors import ClickhaulError, ConfigError
-from sources.common.monitor import ProgressMode
 from sources.common.spec import load_object
 from sources.common.windows import WindowUnit, split_windows
 
 from .interrupt import Interrupted, interrupt_requested
 from .journal import Journal
+from .options import LoadOptions
 from .registry import VendorSpec
 from .runner import (
     LoadResult,
-    OnPending,
     after_load,
     build_source,
     extract_and_load,
@@ -30,13 +29,13 @@ from .runner import (
     open_pipeline,
     parse_range,
     parse_resources,
+    prepare_loads,
     render_rows,
     rows_total,
     settle_pending,
     summarize,
     translated_errors,
     warehouse_of,
-    with_force,
 )
 
 log = logging.getLogger("clickhaul.backfill")
@@ -76,25 +75,16 @@ class BackfillSummary:
 
 def run_backfill(
     spec: VendorSpec,
+    options: LoadOptions | None = None,
     *,
     start: str | dt.date,
     end: str | dt.date,
     chunk: WindowUnit = "day",
     workers: int | None = None,
-    resources: str | Sequence[str] | None = None,
-    destination: str = "duckdb",
-    database: str | None = None,
-    dataset: str | None = None,
-    pipeline_name: str | None = None,
-    pipelines_dir: str | None = None,
-    progress: ProgressMode = "auto",
-    source_kwargs: Mapping[str, Any] | None = None,
-    destination_config: Any = None,
-    on_pending: OnPending = "load",
     on_window: Callable[[str], None] | None = None,
-    force: bool = False,
-    publish: str | None = None,
+    **load: Any,
 ) -> BackfillSummary:
+    options = LoadOptions.of(options, **load)
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
         end.isoformat() if isinstance(end, dt.date) else end,
@@ -109,25 +99,18 @@ def run_backfill(
             f"{start_date}..{end_date} in {chunk} windows is {len(windows)} windows (limit {MAX_WINDOWS}): "
             "check the dates, or use --chunk week or month"
         )
-    selected = parse_resources(spec, resources)
+    selected = parse_resources(spec, options.resources)
     names = [str(window) for window in windows]
     key = f"{start_date}..{end_date}/{chunk}/{','.join(selected or ['*'])}"
 
-    extra = with_force(spec, source_kwargs, force)
+    prepare_loads()
+    extra = dict(options.source_kwargs)
     began = time.monotonic()
     totals = LoadResult({}, [])
     requests = 0
     loaded = 0
-    with monitored(progress, spec.name) as monitor:
-        pipeline = open_pipeline(
-            spec,
-            pipeline_name=pipeline_name,
-            dataset=dataset,
-            destination=destination,
-            destination_config=destination_config,
-            pipelines_dir=pipelines_dir,
-            database=database,
-        )
+    with monitored(options.progress, spec.name) as monitor:
+        pipeline = open_pipeline(spec, options)
         journal = Journal.of(pipeline)
         entry = journal.start_backfill(key, names, {"chunk": chunk, "resources": selected, "workers": workers})
         done = set(entry["done"])
@@ -136,10 +119,10 @@ def run_backfill(
             log.warning("resuming %s: %d of %d windows already loaded", key, skipped, len(names))
         monitor.plan(windows=len(names), done=skipped)
         with translated_errors(spec, pipeline):
-            settle_pending(pipeline, on_pending)
+            settle_pending(pipeline, options.on_pending)
         if spec.before_backfill:
             todo = [window for window, name in zip(windows, names, strict=True) if name not in done]
-            note = load_object(spec.before_backfill)(todo, selected, force)
+            note = load_object(spec.before_backfill)(todo, selected, options.force)
             if note:
                 log.warning("%s", note)
         try:
@@ -148,7 +131,7 @@ def run_backfill(
                     continue
                 result = load_window(spec, pipeline, journal, window, name, selected, extra, workers, monitor)
                 journal.window_done(key, name)
-                after_load(pipeline, journal, publish)
+                after_load(pipeline, journal, options.publish)
                 loaded += 1
                 for table, count in result.extracted.items():
                     totals.extracted[table] = totals.extracted.get(table, 0) + count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -14,6 +15,7 @@ from sources.common.errors import ClickhaulError, ConfigError
 
 from .command import ClickhaulGroup
 from .commands import register_all
+from .options import LoadOptions
 from .registry import VENDORS, vendor
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -123,9 +125,28 @@ def load_options(function: F) -> F:
             help="After a successful load, atomically replace a read-only copy of the DuckDB file at PATH for readers.",
         ),
     ]
+
+    @functools.wraps(function)
+    def with_load_options(**params: Any) -> Any:
+        flags = {name: params.pop(name) for name in LOAD_FLAGS}
+        return function(load=LoadOptions(**flags), **params)
+
     for option in reversed(options):
-        function = option(function)
-    return function
+        with_load_options = option(with_load_options)
+    return with_load_options  # type: ignore[return-value]
+
+
+LOAD_FLAGS = (
+    "resources",
+    "destination",
+    "database",
+    "dataset",
+    "pipeline_name",
+    "progress",
+    "on_pending",
+    "force",
+    "publish",
+)
 
 
 @cli.command()
@@ -149,32 +170,38 @@ def load_options(function: F) -> F:
 )
 @load_options
 def run(
-    source: str, start: str | None, end: str | None, full_refresh: bool, yes: bool, dry_run: bool, **load: Any
+    source: str,
+    start: str | None,
+    end: str | None,
+    dbt: bool,
+    full_refresh: bool,
+    yes: bool,
+    dry_run: bool,
+    load: LoadOptions,
 ) -> None:
     """Load SOURCE: an incremental run from saved state, or exactly --start..--end."""
     spec = vendor(source.lower())
     if dry_run:
         from .dryrun import plan_run
 
-        keys = ("resources", "pipeline_name", "destination", "database")
-        click.echo(plan_run(spec, start=start, end=end, **{key: load[key] for key in keys}).render())
+        click.echo(plan_run(spec, load, start=start, end=end).render())
         return
     if full_refresh:
         confirm_full_refresh(spec.name, load, yes)
     from .runner import run_vendor
 
-    click.echo(run_vendor(spec, start=start, end=end, full_refresh=full_refresh, **load).render())
+    click.echo(run_vendor(spec, load, start=start, end=end, full_refresh=full_refresh, dbt=dbt).render())
 
 
-def confirm_full_refresh(source: str, load: dict[str, Any], yes: bool) -> None:
+def confirm_full_refresh(source: str, load: LoadOptions, yes: bool) -> None:
     """--full-refresh destroys what earlier runs loaded: say what, and ask (or require --yes without a terminal)."""
     from .warehouse import resolve_warehouse
 
-    pipeline = load.get("pipeline_name") or f"clickhaul_{source}"
-    warehouse = resolve_warehouse(pipeline, database=load.get("database"), destination=load.get("destination"))
-    what = f"the tables of {load['resources']}" if load.get("resources") else "every table"
+    pipeline = load.pipeline_name or f"clickhaul_{source}"
+    warehouse = resolve_warehouse(pipeline, database=load.database, destination=load.destination)
+    what = f"the tables of {load.resources}" if load.resources else "every table"
     question = (
-        f"--full-refresh drops {what} of dataset {load.get('dataset') or source} in {warehouse.describe()} and "
+        f"--full-refresh drops {what} of dataset {load.dataset or source} in {warehouse.describe()} and "
         f"the saved state of pipeline {pipeline}, then reloads from start_date"
     )
     if yes:
@@ -198,11 +225,11 @@ def confirm_full_refresh(source: str, load: dict[str, Any], yes: bool) -> None:
 )
 @click.option("--workers", type=int, default=None, help="Parallel extraction threads per window (default: dlt's 5).")
 @load_options
-def backfill(source: str, start: str, end: str, chunk: str, workers: int | None, **load: Any) -> None:
+def backfill(source: str, start: str, end: str, chunk: str, workers: int | None, load: LoadOptions) -> None:
     """Load SOURCE for --start..--end window by window; after a crash or Ctrl-C, the same command continues."""
     from .backfill import run_backfill
 
-    summary = run_backfill(vendor(source.lower()), start=start, end=end, chunk=chunk, workers=workers, **load)  # type: ignore[arg-type]
+    summary = run_backfill(vendor(source.lower()), load, start=start, end=end, chunk=chunk, workers=workers)  # type: ignore[arg-type]
     click.echo(summary.render())
     if summary.interrupted:
         sys.exit(130)

@@ -14,6 +14,7 @@ from simulators.registry import VENDORS as SIMULATED
 from sources.common.config import environment
 from sources.common.monitor import ProgressMode
 
+from .options import LoadOptions
 from .registry import vendor
 from .runner import run_vendor
 
@@ -34,16 +35,14 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
                 dbt_vars.update(plan.dbt_vars)
                 echo(f"{spec.name}: simulator on {simulator.url}, loading {plan.start}..{plan.end}")
                 with environment(plan.env):
-                    summary = run_vendor(
-                        spec,
-                        start=plan.start,
-                        end=plan.end,
+                    options = LoadOptions(
                         pipeline_name=f"clickhaul_demo_{spec.name}",
                         pipelines_dir=pipelines_dir,
                         progress=progress,
                         source_kwargs=plan.source_kwargs,
                         destination_config=dlt.destinations.duckdb(str(database_path)),
                     )
+                    summary = run_vendor(spec, options, start=plan.start, end=plan.end)
                 echo(summary.render())
     # The way back: the demo's Opentracker sessions replayed into a simulated Matomo.
     replay_into_matomo(database_path, echo)

@@ -25,6 +25,7 @@ from sources.common.incremental import DayCursor, day_cursor_of
 from sources.common.monitor import duration
 
 from .catalog import defined_source, placeholders
+from .options import LoadOptions
 from .registry import VendorSpec
 from .runner import check_pipeline_name, check_range_size, parse_range, parse_resources
 from .status import table_watermarks
@@ -121,21 +122,12 @@ class DryRun:
         return "\n".join(lines)
 
 
-def plan_run(
-    spec: VendorSpec,
-    *,
-    start: str | None,
-    end: str | None,
-    resources: str | None,
-    pipeline_name: str | None,
-    destination: str = "duckdb",
-    database: str | None = None,
-    pipelines_dir: str | None = None,
-) -> DryRun:
+def plan_run(spec: VendorSpec, options: LoadOptions, *, start: str | None, end: str | None) -> DryRun:
     start_date, end_date = parse_range(start, end)
     check_range_size(start_date, end_date)
-    selected = parse_resources(spec, resources)
-    name = check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
+    selected = parse_resources(spec, options.resources)
+    name = check_pipeline_name(options.pipeline_name or f"clickhaul_{spec.name}")
+    pipelines_dir = options.pipelines_dir
     kwargs: dict[str, Any] = {}
     if start_date:
         kwargs = {"start_date": start_date, "end_date": end_date or today_utc()}
@@ -145,7 +137,9 @@ def plan_run(
     shape = shapes().get(spec.name, Shape())
     sites = count_sites(spec, shape, source)
     watermarks = saved_watermarks(name, pipelines_dir)
-    warehouse = resolve_warehouse(name, database=database, destination=destination, pipelines_dir=pipelines_dir)
+    warehouse = resolve_warehouse(
+        name, database=options.database, destination=options.destination, pipelines_dir=pipelines_dir
+    )
     plan = DryRun(
         spec.name,
         name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import logging
 import os
 import re
@@ -12,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +33,23 @@ from sources.common.windows import parse_date
 from .duckdb_files import compact, duckdb_file, is_lock_error, locked_error, publish, wait_for_lock
 from .journal import Journal
 from .memory import ReleasingCollector, cap_duckdb_memory, settled_heap, tune_allocator
+from .options import LoadOptions, OnPending
 from .registry import VendorSpec
 from .warehouse import configured_location, first_line, resolve_warehouse
 
 log = logging.getLogger("clickhaul.run")
 
-# Arrow pages and dict rows may share a table; both must carry _dlt_load_id ("latest load wins" downstream).
-os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
-# Merge staging tables are only needed during a load; emptying them keeps the DuckDB file from growing.
-os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
+@cache
+def prepare_loads() -> None:
+    """What every load of this process needs, done by the first one (importing clickhaul changes nothing)."""
+    # Arrow pages and dict rows may share a table; both must carry _dlt_load_id ("latest load wins" downstream).
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    # Merge staging tables are only needed during a load; emptying them keeps the DuckDB file from growing.
+    os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
+    cap_duckdb_memory()
+    tune_allocator()
 
-cap_duckdb_memory()
-tune_allocator()
 
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -220,43 +224,29 @@ def monitored(progress: ProgressMode, label: str = "") -> Iterator[RunMonitor]:
         set_monitor(previous)
 
 
-OnPending = str  # "load" | "drop" | "fail"
 ON_PENDING = ("load", "drop", "fail")
 
 
-def with_force(spec: VendorSpec, source_kwargs: Mapping[str, Any] | None, force: bool) -> dict[str, Any]:
-    """`--force` reaches sources that have safety checks to override (they take a `force` argument)."""
-    kwargs = dict(source_kwargs or {})
-    if force and "force" in inspect.signature(spec.source_function()).parameters:
-        kwargs["force"] = True
-    return kwargs
-
-
-def open_pipeline(
-    spec: VendorSpec,
-    *,
-    pipeline_name: str | None,
-    dataset: str | None,
-    destination: str,
-    destination_config: Any,
-    pipelines_dir: str | None,
-    database: str | None = None,
-) -> dlt.Pipeline:
+def open_pipeline(spec: VendorSpec, options: LoadOptions) -> dlt.Pipeline:
     """The pipeline, pointed at the warehouse by the one rule (`warehouse.resolve_warehouse`), unless the caller
     hands over a destination of its own (the demo, tests)."""
-    options: dict[str, Any] = {"pipelines_dir": pipelines_dir} if pipelines_dir else {}
-    name = check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
-    if destination_config is None:
-        warehouse = resolve_warehouse(name, database=database, destination=destination, pipelines_dir=pipelines_dir)
-        destination_config = warehouse.dlt_destination()
+    pipelines_dir = options.pipelines_dir
+    name = check_pipeline_name(options.pipeline_name or f"clickhaul_{spec.name}")
+    destination = options.destination_config
+    if destination is None:
+        warehouse = resolve_warehouse(
+            name, database=options.database, destination=options.destination, pipelines_dir=pipelines_dir
+        )
+        destination = warehouse.dlt_destination()
     drop_interrupted_writes(Path(pipelines_dir or get_dlt_pipelines_dir()) / name)
     collector = ReleasingCollector()
+    where: dict[str, Any] = {"pipelines_dir": pipelines_dir} if pipelines_dir else {}
     pipeline = dlt.pipeline(
         pipeline_name=name,
-        destination=destination_config,
-        dataset_name=dataset or spec.name,
+        destination=destination,
+        dataset_name=options.dataset or spec.name,
         progress=collector,
-        **options,
+        **where,
     )
     database_file = duckdb_file(pipeline)
     if database_file is not None:
@@ -361,10 +351,10 @@ def guard_missing_state(pipeline: dlt.Pipeline, full_refresh: bool) -> None:
     """On an ephemeral runner the pipeline folder is gone: dlt restores the state (the cursors) from the
     destination. When even the destination has none for this pipeline but its dataset already holds tables, an
     incremental run would silently reload everything from `start_date`: refuse unless asked to."""
-    pipeline.sync_destination()
-    # run() would sync again (~0.1 s a run) unless told this one counts; dlt keeps that flag private.
-    pipeline._state_restored = True
     if full_refresh or pipeline.state.get("_state_version", 0):
+        return  # a refresh starts over; a local state is what run() syncs with the destination itself
+    pipeline.sync_destination()
+    if pipeline.state.get("_state_version", 0):
         return
     existing = dataset_tables(pipeline)
     if existing:
@@ -499,60 +489,44 @@ def summarize(
 
 def run_vendor(
     spec: VendorSpec,
+    options: LoadOptions | None = None,
     *,
     start: str | dt.date | None = None,
     end: str | dt.date | None = None,
-    resources: str | Sequence[str] | None = None,
-    destination: str = "duckdb",
-    database: str | None = None,
-    dataset: str | None = None,
-    pipeline_name: str | None = None,
-    pipelines_dir: str | None = None,
-    progress: ProgressMode = "auto",
-    source_kwargs: Mapping[str, Any] | None = None,
-    destination_config: Any = None,
-    on_pending: OnPending = "load",
-    force: bool = False,
-    publish: str | None = None,
     full_refresh: bool = False,
     dbt: bool = False,
+    **load: Any,
 ) -> RunSummary:
     """`full_refresh`: dlt's refresh, as dlt users know it: the source's tables and state are dropped (only the
     selected resources' with `resources`) and the run reloads from `start_date`. The CLI asks first."""
+    options = LoadOptions.of(options, **load)
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
         end.isoformat() if isinstance(end, dt.date) else end,
     )
-    check_range_size(start_date, end_date, force)
-    selected = parse_resources(spec, resources)
-    check_pipeline_name(pipeline_name or f"clickhaul_{spec.name}")
-    kwargs: dict[str, Any] = with_force(spec, source_kwargs, force)
+    check_range_size(start_date, end_date, options.force)
+    selected = parse_resources(spec, options.resources)
+    check_pipeline_name(options.pipeline_name or f"clickhaul_{spec.name}")
+    prepare_loads()
+    kwargs: dict[str, Any] = dict(options.source_kwargs)
     if start_date:
         kwargs["start_date"] = start_date
         kwargs["end_date"] = end_date or today_utc()
 
     began = time.monotonic()
-    with monitored(progress, spec.name) as monitor:
+    with monitored(options.progress, spec.name) as monitor:
         source = build_source(spec, **kwargs)
         if selected:
             source = source.with_resources(*selected)
         monitor.plan(tables=len(source.selected_resources))
-        pipeline = open_pipeline(
-            spec,
-            pipeline_name=pipeline_name,
-            dataset=dataset,
-            destination=destination,
-            destination_config=destination_config,
-            pipelines_dir=pipelines_dir,
-            database=database,
-        )
+        pipeline = open_pipeline(spec, options)
         journal = Journal.of(pipeline)
         refresh: TRefreshMode | None = None
         if full_refresh:
             refresh = "drop_resources" if selected else "drop_sources"
         try:
             with translated_errors(spec, pipeline):
-                settle_pending(pipeline, on_pending)
+                settle_pending(pipeline, options.on_pending)
                 if not start_date or full_refresh:
                     guard_missing_state(pipeline, full_refresh)
                 columns_before = schema_columns(pipeline)
@@ -563,7 +537,7 @@ def run_vendor(
         summary = summarize(spec, pipeline, monitor, result, began, start_date, kwargs.get("end_date"))
         summary.new_columns = added_columns(columns_before, schema_columns(pipeline))
         journal.record_success(summary)
-        after_load(pipeline, journal, publish)
+        after_load(pipeline, journal, options.publish)
         if dbt:
             summary.dbt = build_marts(pipeline)
         return summary

@@ -46,7 +46,7 @@ def clickhaul_dag(
     import dlt
 
     from pipelines.registry import vendor
-    from pipelines.runner import build_source, parse_resources
+    from pipelines.runner import build_source, parse_resources, prepare_loads
 
     spec = vendor(source)
     name = pipeline_name or f"clickhaul_{spec.name}"
@@ -61,6 +61,7 @@ def clickhaul_dag(
         tags=["clickhaul", spec.name],
         doc_md=f"clickhaul: {spec.summary or spec.name}. Each run loads its data interval.",
     )
+    prepare_loads()
     with dag:
         tasks = PipelineTasksGroup(
             name,
