@@ -19,16 +19,24 @@ Item = TypeVar("Item")
 _DONE = object()  # one per job, so the consumer knows when every job has ended
 
 
-def fan_out(jobs: Sequence[Job], read: Callable[[Job], Iterable[Item]], workers: int, name: str) -> Iterator[Item]:
+def fan_out(
+    jobs: Sequence[Job],
+    read: Callable[[Job], Iterable[Item]],
+    workers: int,
+    name: str,
+    on_stop: Callable[[], None] | None = None,
+) -> Iterator[Item]:
     """Every item of `read(job)` for every job, `workers` jobs at a time, in arrival order.
 
     The first failing job ends the iteration with its own error; closing the iterator early stops the workers
-    after the item they hold. With one worker the jobs run in order, in the caller's thread."""
+    after the item they hold. A job that blocks inside `read` without yielding (a long server-side calculation)
+    would hold that up: `on_stop` is called when the iteration ends early, before the workers are waited for, to
+    wake such jobs. With one worker the jobs run in order, in the caller's thread."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             yield from read(job)
         return
-    yield from _threaded(jobs, read, workers, 2 * workers, name)
+    yield from _threaded(jobs, read, workers, 2 * workers, name, on_stop)
 
 
 def read_ahead(items: Iterable[Item], name: str, depth: int = 1) -> Iterator[Item]:
@@ -38,7 +46,12 @@ def read_ahead(items: Iterable[Item], name: str, depth: int = 1) -> Iterator[Ite
 
 
 def _threaded(
-    jobs: Sequence[Job], read: Callable[[Job], Iterable[Item]], workers: int, buffered: int, name: str
+    jobs: Sequence[Job],
+    read: Callable[[Job], Iterable[Item]],
+    workers: int,
+    buffered: int,
+    name: str,
+    on_stop: Callable[[], None] | None = None,
 ) -> Iterator[Item]:
     items: queue.Queue[object] = queue.Queue(maxsize=buffered)
     stop = threading.Event()
@@ -77,6 +90,8 @@ def _threaded(
             stop.set()
             for future in futures:
                 future.cancel()
+            if on_stop is not None and finished < len(futures):
+                on_stop()
             while any(not future.done() for future in futures):  # let blocked workers finish their put
                 try:
                     items.get(timeout=0.05)

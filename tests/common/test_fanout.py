@@ -86,3 +86,25 @@ def test_read_ahead_raises_the_walks_error() -> None:
 
     with pytest.raises(ValueError, match="page 2 failed"):
         list(read_ahead(walk(), "test"))
+
+
+def test_on_stop_wakes_a_job_blocked_inside_read() -> None:
+    """A job waiting on the server (no item to hand over) is woken by on_stop when another job fails."""
+    woken = threading.Event()
+
+    def read(job: int) -> Iterator[int]:
+        if job == 0:
+            raise ValueError("job 0 failed")
+        woken.wait(30)  # blocks until on_stop; without it the iteration would end only after 30 s
+        yield job
+
+    began = time.monotonic()
+    with pytest.raises(ValueError, match="job 0 failed"):
+        list(fan_out([0, 1], read, 2, "test", on_stop=woken.set))
+    assert woken.is_set() and time.monotonic() - began < 5
+
+
+def test_on_stop_is_not_called_when_every_job_ends() -> None:
+    stops: list[bool] = []
+    assert sorted(fan_out([1, 2, 3], lambda job: [job], 3, "test", on_stop=lambda: stops.append(True))) == [1, 2, 3]
+    assert stops == []
