@@ -19,6 +19,14 @@ Item = TypeVar("Item")
 _DONE = object()  # one per job, so the consumer knows when every job has ended
 
 
+class _Failure:
+    """A job's error, handed to the consumer through the queue: it arrives before that job's _DONE, so the
+    consumer cannot miss it (a future is marked failed only after its job's last put)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 def fan_out(
     jobs: Sequence[Job],
     read: Callable[[Job], Iterable[Item]],
@@ -67,9 +75,14 @@ def _threaded(
 
     def run(job: Job) -> None:
         try:
+            if stop.is_set():
+                return  # a job failed, or the consumer left: jobs not started yet stay unstarted
             for item in read(job):
                 if not offer(item):
                     return
+        except BaseException as error:
+            stop.set()
+            items.put(_Failure(error))
         finally:
             items.put(_DONE)  # the queue always has room for it: see the drain below
 
@@ -81,10 +94,9 @@ def _threaded(
                 item = items.get()
                 if item is _DONE:
                     finished += 1
-                    failed = next((f for f in futures if f.done() and f.exception() is not None), None)
-                    if failed is not None:
-                        failed.result()  # a worker's error ends the run at once, with that error
                     continue
+                if isinstance(item, _Failure):
+                    raise item.error  # a worker's error ends the run at once, with that error
                 yield item  # type: ignore[misc]
         finally:
             stop.set()

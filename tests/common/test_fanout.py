@@ -108,3 +108,21 @@ def test_on_stop_is_not_called_when_every_job_ends() -> None:
     stops: list[bool] = []
     assert sorted(fan_out([1, 2, 3], lambda job: [job], 3, "test", on_stop=lambda: stops.append(True))) == [1, 2, 3]
     assert stops == []
+
+
+def test_no_job_starts_after_a_failure() -> None:
+    started: list[int] = []
+    both = threading.Barrier(2, timeout=5)  # jobs 0 and 1 run at once; job 0 fails while job 1 holds its worker
+
+    def read(job: int) -> Iterator[int]:
+        started.append(job)
+        if job < 2:
+            both.wait()
+        if job == 0:
+            raise ValueError("job 0 failed")
+        time.sleep(0.2)
+        yield job
+
+    with pytest.raises(ValueError, match="job 0 failed"):
+        list(fan_out(list(range(10)), read, 2, "test"))
+    assert sorted(started) == [0, 1]
