@@ -28,32 +28,18 @@ def push_webtrekk(
     chunk_rows: int,
 ) -> None:
     """Upload a table's rows to Webtrekk with importData (header row + rows, at most 10,000 rows a call)."""
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
-
+    from destinations.webtrekk import UPLOAD_TYPES, push_table
     from pipelines.warehouse import open_table, resolve_warehouse, split_table
-    from sources.common.config import translate_config_error
-    from sources.webtrekk.admin import configured_client, push_rows, upload_from
-    from sources.webtrekk.settings import UPLOAD_TYPES
+    from sources.webtrekk.config import WebtrekkConfig
 
     if upload_type not in UPLOAD_TYPES:
         raise click.BadParameter(f"choose one of {', '.join(UPLOAD_TYPES)}", param_hint="--upload-type")
     dataset, _ = split_table(table)
     warehouse = resolve_warehouse(pipeline_name or f"clickhaul_{dataset}", database=database, destination=destination)
-    with open_table(warehouse, table) as rows:
-        columns = [column for column in rows.columns if not column.startswith("_dlt")]
-        values = (
-            [row[column] for column in columns]
-            for chunk in rows.chunks(order=columns, chunk_rows=chunk_rows)
-            for row in chunk
-        )
-        upload = upload_from(columns, rows.descriptions(), values)
-    click.echo(f"read {table} ({len(upload.rows):,} rows) from {warehouse.describe()}")
-    try:
-        client = configured_client()
-    except ConfigFieldMissingException as error:
-        raise translate_config_error("webtrekk", error) from None
-    calls = push_rows(client, upload_type, upload, chunk_rows, echo=click.echo)
-    click.echo(f"ok: {len(upload.rows):,} rows of {table} imported as {upload_type} in {calls} call(s)")
+    with open_table(warehouse, table) as rows:  # a missing warehouse or table is named first
+        config = WebtrekkConfig.from_config()  # then bad settings, before the rows are read
+        total, calls = push_table(config, rows, upload_type, chunk_rows, echo=click.echo)
+    click.echo(f"ok: {total:,} rows of {table} imported as {upload_type} in {calls} call(s)")
 
 
 @click.group("webtrekk", cls=ClickhaulGroup)
@@ -69,30 +55,17 @@ def delete_tv_data(start: str, stop: str, yes: bool) -> None:
     """Initiate the deletion of the account's TV data between --start and --stop (deleteTvData)."""
     import sys
 
-    import dlt
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
-
-    from sources.common.config import translate_config_error
-    from sources.webtrekk.admin import configured_client, delete_tv_data, tv_range
+    from destinations.webtrekk import delete_tv_data, tv_range
+    from sources.webtrekk.config import WebtrekkConfig
 
     time_start, time_stop = tv_range(start, stop)
-    account: str
-    try:
-        account = str(dlt.secrets.get("sources.webtrekk.customer_id") or "(customer_id not set)")
-    except Exception:  # unreadable config: the refusal or the real call will say what is wrong
-        account = "(customer_id not readable)"
+    config = WebtrekkConfig.from_config()
+    account = config.customer_id or "(customer_id not set)"
     click.echo(f"this deletes the TV data of Webtrekk customer {account} from {time_start} to {time_stop}")
     if not yes:
         click.echo("refusing without --yes: nothing was sent; run again with --yes to delete", err=True)
         sys.exit(1)
-    try:
-        client = configured_client()
-    except ConfigFieldMissingException as error:
-        raise translate_config_error("webtrekk", error) from None
-    try:
-        answer = delete_tv_data(client, time_start, time_stop)
-    finally:
-        client.close()
+    answer = delete_tv_data(config, time_start, time_stop)
     click.echo(f"ok: {'; '.join(str(part) for part in answer)}")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sources.common.spec import VendorSpec
 from sources.common.windows import WindowUnit
 
-from .analytics_settings import ANALYTICS_METADATA_RESOURCES, ANALYTICS_PREFIX
+from .analytics.settings import ANALYTICS_METADATA_RESOURCES, ANALYTICS_PREFIX
 
 VENDOR = "webtrekk"
 DEFAULT_BASE_URL = "https://report2.webtrekk.de/cgi-bin/wt/JSONRPC.cgi"
@@ -20,7 +20,6 @@ LANGUAGES = ("de", "en", "fr", "es", "cn")
 # The documented limits: 5 requests / 10 s short-term and 120 requests / 600 s long-term, both at once.
 DEFAULT_RATE_LIMITS: tuple[tuple[int, int], ...] = ((5, 10), (120, 600))
 DEFAULT_EXPORT_PAGE_SIZE = 10_000  # the API's default limit of rows per exportData call
-IMPORT_CHUNK_ROWS = 10_000  # the API's default limit of rows per importData call
 DEFAULT_ANALYSIS_ROW_LIMIT = 10_000
 DEFAULT_LOOKBACK_DAYS = 3
 DEFAULT_HISTORY_DAYS = 30  # first run without start_date
@@ -109,23 +108,6 @@ EXPORT_TYPES: tuple[ExportType, ...] = (
 EXPORTS_BY_NAME = {export.name: export for export in EXPORT_TYPES}
 DEFAULT_EXPORT_TYPES: tuple[str, ...] = tuple(e.name for e in EXPORT_TYPES if not e.needs_extra_parameters)
 
-# importData's documented upload types (customer_categories_deid and session_parameter_tv exist only there).
-UPLOAD_TYPES: tuple[str, ...] = (
-    "content_categories",
-    "content_categories_time",
-    "customer_categories",
-    "customer_categories_deid",
-    "media_categories",
-    "basket_categories",
-    "basket_categories_time",
-    "product_categories",
-    "campaigns",
-    "campaigns_time",
-    "ecommerce_parameters",
-    "time_categories",
-    "session_parameter_tv",
-)
-
 METADATA_RESOURCES: tuple[str, ...] = (
     "accounts",
     "analysis_objects",
@@ -147,12 +129,11 @@ VENDOR_SPEC = VendorSpec(
     name=VENDOR,
     source="sources.webtrekk:webtrekk_source",
     check="sources.webtrekk:check_connection",
-    # One port serves the JSON-RPC API and the REST Analytics API (simulators/mapp_analytics.py).
     resources=RESOURCE_NAMES,
     summary=(
         "Webtrekk / Mapp Intelligence: JSON-RPC exports, analyses and reports under the vendor's rate limits; "
         "REST Analytics API queries and reports"
     ),
     resource_prefixes=("analysis_", "report_", ANALYTICS_PREFIX),
-    before_backfill="sources.webtrekk.analytics:check_analytics_quota",
+    before_backfill="sources.webtrekk:check_analytics_quota",
 )

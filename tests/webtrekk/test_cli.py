@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from destinations.webtrekk import UploadTable, push_rows
 from simulators.webtrekk import WebtrekkSimulator
 from sources.common.errors import ClickhaulError
-from sources.webtrekk.admin import UploadTable, push_rows
 from sources.webtrekk.client import WebtrekkClient
 from tests.support import Loader, run_cli
 

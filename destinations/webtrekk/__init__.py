@@ -1,41 +1,41 @@
-"""The way back and the admin call: `importData` of a loaded table in chunks, and `deleteTvData`."""
+"""Writing back to Webtrekk: a loaded table's rows with `importData`, in chunks (`clickhaul push webtrekk`), and the
+admin call `deleteTvData` (`clickhaul webtrekk delete-tv-data`).
+
+The account is the source's (`[sources.webtrekk]`, WebtrekkConfig: one client, the same rate limits as a run); the
+table is read with the shared warehouse reader (`TableRows`), found by the CLI's one warehouse rule.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dlt
-from dlt.common.configuration.inject import with_config
-
-from sources.common.config import check_base_url, require
 from sources.common.errors import ClickhaulError, ConfigError
-from sources.common.redact import register_secrets
+from sources.common.tables import TableRows
+from sources.webtrekk.client import WebtrekkClient
+from sources.webtrekk.config import WebtrekkConfig
 
-from .client import WebtrekkClient, rate_limit_pairs
-from .settings import DEFAULT_BASE_URL, IMPORT_CHUNK_ROWS, UPLOAD_TYPES, VENDOR
+__all__ = ["IMPORT_CHUNK_ROWS", "UPLOAD_TYPES", "UploadTable", "delete_tv_data", "push_rows", "push_table", "tv_range"]
 
-
-@with_config(sections=("sources", "webtrekk"))
-def configured_client(
-    customer_id: str = dlt.secrets.value,
-    login: str = dlt.secrets.value,
-    password: str = dlt.secrets.value,
-    base_url: str = DEFAULT_BASE_URL,
-    language: str = "en",
-    rate_limits: Any = None,
-    request_timeout: float = 120.0,
-) -> WebtrekkClient:
-    """A client from `[sources.webtrekk]`, under the same rate limiter settings as a run."""
-    register_secrets([password])
-    require(VENDOR, customer_id=customer_id, login=login, password=password)
-    check_base_url(base_url, "sources.webtrekk.base_url")
-    limits = rate_limit_pairs(rate_limits)
-    return WebtrekkClient(
-        base_url, customer_id, login, password, language=language, rate_limits=limits, timeout=request_timeout
-    )
+IMPORT_CHUNK_ROWS = 10_000  # the API's default limit of rows per importData call
+# importData's documented upload types (customer_categories_deid and session_parameter_tv exist only there).
+UPLOAD_TYPES: tuple[str, ...] = (
+    "content_categories",
+    "content_categories_time",
+    "customer_categories",
+    "customer_categories_deid",
+    "media_categories",
+    "basket_categories",
+    "basket_categories_time",
+    "product_categories",
+    "campaigns",
+    "campaigns_time",
+    "ecommerce_parameters",
+    "time_categories",
+    "session_parameter_tv",
+)
 
 
 @dataclass
@@ -54,18 +54,21 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def upload_from(columns: Sequence[str], titles: Mapping[str, str], rows: Iterable[Sequence[Any]]) -> UploadTable:
+def upload_from(rows: TableRows, chunk_rows: int = IMPORT_CHUNK_ROWS) -> UploadTable:
     """A loaded table as importData wants it: the vendor's titles as header row, every cell a string.
 
     Titles come from the column descriptions dlt stored (export tables keep the original header there); when a
     table has descriptions, only the described columns are sent, so clickhaul's own columns (`day`, ...) stay home.
-    `rows` hold the values of `columns` in that order."""
-    names = [column for column in columns if not column.startswith("_dlt")]
-    if titles:
-        names = [column for column in names if column in titles]
-    positions = [list(columns).index(column) for column in names]
-    header = [titles.get(column, column) for column in names]
-    return UploadTable(header, [[_cell(row[position]) for position in positions] for row in rows])
+    Rows are read in a stable order, `chunk_rows` at a time."""
+    columns = [column for column in rows.columns if not column.startswith("_dlt")]
+    titles = rows.descriptions()
+    sent = [column for column in columns if column in titles] if titles else columns
+    cells = [
+        [_cell(row[column]) for column in sent]
+        for chunk in rows.chunks(order=columns, chunk_rows=chunk_rows)
+        for row in chunk
+    ]
+    return UploadTable([titles.get(column, column) for column in sent], cells)
 
 
 def push_rows(
@@ -103,6 +106,20 @@ def push_rows(
     return len(chunks)
 
 
+def push_table(
+    config: WebtrekkConfig,
+    rows: TableRows,
+    upload_type: str,
+    chunk_rows: int = IMPORT_CHUNK_ROWS,
+    echo: Callable[[str], None] = print,
+) -> tuple[int, int]:
+    """`rows` (a table of the warehouse) uploaded as `upload_type` with the account of `config`: (rows, calls)."""
+    upload = upload_from(rows, chunk_rows)
+    echo(f"read {rows.tables.dataset}.{rows.table} ({len(upload.rows):,} rows) from {rows.tables.where}")
+    client = config.client(timeout=config.request_timeout)  # its own: push_rows logs it out when done
+    return len(upload.rows), push_rows(client, upload_type, upload, chunk_rows, echo)
+
+
 def tv_range(start: str, stop: str) -> tuple[str, str]:
     """--start/--stop as `YYYY-MM-DD[ HH:MM:SS]`; a bare stop date means the end of that day."""
 
@@ -122,6 +139,11 @@ def tv_range(start: str, stop: str) -> tuple[str, str]:
     return first.strftime("%Y-%m-%d %H:%M:%S"), last.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def delete_tv_data(client: WebtrekkClient, time_start: str, time_stop: str) -> Sequence[Any]:
-    answer = client.delete_tv_data(time_start, time_stop)
+def delete_tv_data(config: WebtrekkConfig, time_start: str, time_stop: str) -> Sequence[Any]:
+    """deleteTvData for the account of `config`; the API answers one line or a list of them."""
+    client = config.client(timeout=config.request_timeout)
+    try:
+        answer = client.delete_tv_data(time_start, time_stop)
+    finally:
+        client.close()
     return answer if isinstance(answer, list) else [answer]

@@ -1,4 +1,4 @@
-"""Mapp Intelligence REST Analytics API: hosts, enums of the query object, statuses and defaults.
+"""Mapp Analytics (the Mapp Intelligence REST Analytics API): hosts, enums of the query object, statuses, defaults.
 
 See docs/webtrekk_analytics.md and the vendor note (mapp-analytics-api-notes.md) for where each value comes from.
 """
@@ -16,6 +16,7 @@ OLD_ANALYTICS_TOKEN_URL = "https://intelligence.eu.mapp.com/analytics/api/oauth/
 # The old token endpoint wanted this scope; the new one is said to reject any scope, so none is sent by default.
 LEGACY_SCOPE = "mapp.intelligence-api"
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600.0  # when the token answer has no expires_in
+LABEL = "webtrekk analytics"  # how messages and logs name the API
 
 DEFAULT_ANALYTICS_WINDOW: WindowUnit = "day"
 DEFAULT_ANALYTICS_CONCURRENCY = 2
