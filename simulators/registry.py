@@ -39,7 +39,9 @@ class Simulated:
 # In the demo's order: the smallest loads first.
 VENDORS: dict[str, Simulated] = {
     "pirsch": Simulated("simulators.pirsch:PirschSimulator", "simulators.pirsch:demo_plan"),
-    "webtrekk": Simulated("simulators.mapp_analytics:WebtrekkDemoSimulator", "simulators.mapp_analytics:demo_plan"),
+    "webtrekk": Simulated(
+        "simulators.webtrekk_analytics:WebtrekkDemoSimulator", "simulators.webtrekk_analytics:demo_plan"
+    ),
     "opentracker": Simulated("simulators.opentracker:OpentrackerSimulator", "simulators.opentracker:demo_plan"),
     "umami": Simulated("simulators.umami:UmamiSimulator", "simulators.umami:demo_plan"),
 }

@@ -11,7 +11,7 @@ from pipelines.backfill import run_backfill
 from pipelines.registry import vendor
 from simulators.webtrekk import WebtrekkData, WebtrekkSimulator
 from tests.support import environment
-from tests.webtrekk.conftest import PAGES_ANALYSIS, make_env
+from tests.support.webtrekk import PAGES_ANALYSIS, make_env
 
 LIMITS = [(5, 0.3), (12, 1.5)]  # the documented 5 / 10 s and 120 / 600 s, scaled down
 LAST = dt.date(2026, 11, 20)

@@ -19,8 +19,7 @@ from pipelines.registry import VENDORS
 from simulators.pirsch import PirschData, PirschSimulator, demo_plan
 from simulators.webtrekk import WebtrekkData, WebtrekkSimulator
 from tests.support import ROOT, run_cli, sql_now
-
-from ..webtrekk.conftest import make_env
+from tests.support.webtrekk import make_env
 
 LAST = dt.date(2024, 3, 31)
 

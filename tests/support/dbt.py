@@ -22,9 +22,7 @@ from simulators.webtrekk import WebtrekkData, WebtrekkSimulator
 from simulators.webtrekk import demo_plan as webtrekk_jsonrpc_plan
 from sources.common.config import environment
 from tests.support import required
-
-FAST_LIMITS = [(1000, 1.0), (20000, 60.0)]
-
+from tests.support.webtrekk import FAST_LIMITS
 
 WEBTREKK_ANALYSES = [
     {

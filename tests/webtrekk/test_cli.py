@@ -11,8 +11,7 @@ from simulators.webtrekk import WebtrekkSimulator
 from sources.common.errors import ClickhaulError
 from sources.webtrekk.client import WebtrekkClient
 from tests.support import Loader, run_cli
-
-from .conftest import FAST_LIMITS, make_env
+from tests.support.webtrekk import FAST_LIMITS, make_env
 
 
 def test_check(simulator: WebtrekkSimulator) -> None:

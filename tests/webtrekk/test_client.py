@@ -12,8 +12,7 @@ from sources.common.clock import FakeClock
 from sources.common.errors import AuthError, RateLimitedError
 from sources.common.http import TokenExpired
 from sources.webtrekk.client import JsonRpcError, WebtrekkClient
-
-from .conftest import FAST_LIMITS
+from tests.support.webtrekk import FAST_LIMITS
 
 
 def client_for(simulator: WebtrekkSimulator, **kwargs: object) -> WebtrekkClient:

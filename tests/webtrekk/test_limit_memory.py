@@ -8,8 +8,7 @@ from pathlib import Path
 
 from simulators.webtrekk import WebtrekkData, WebtrekkSimulator
 from tests.support import run_cli
-
-from .conftest import make_env
+from tests.support.webtrekk import make_env
 
 # The documented 5 requests per 10 s, scaled to 6 s (check and run fit in it; the run needs more than its half).
 LIMITS = [(5, 6.0)]

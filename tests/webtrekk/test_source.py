@@ -16,8 +16,7 @@ from simulators.webtrekk import ENDPOINT, WebtrekkSimulator
 from sources.common.errors import ClickhaulError, ConfigError
 from sources.webtrekk.tables import parse_day
 from tests.support import Loader, files_containing
-
-from .conftest import DAYS_ANALYSIS, LAST_DAY, PAGES_ANALYSIS, PIVOT_ANALYSIS
+from tests.support.webtrekk import DAYS_ANALYSIS, LAST_DAY, PAGES_ANALYSIS, PIVOT_ANALYSIS, make_env
 
 START, END = LAST_DAY - dt.timedelta(days=3), LAST_DAY - dt.timedelta(days=2)
 CONTENT_TITLES = [
@@ -269,8 +268,6 @@ def test_logs_out_also_when_the_run_fails(simulator: WebtrekkSimulator, loader: 
 def test_retired_methods(data, loader: Callable[..., Loader], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     simulator = WebtrekkSimulator(data, retired=True, rate_limits=[(1000, 1.0)])
     with simulator:
-        from .conftest import make_env
-
         env = make_env(simulator, export_types="media_playtime, media_categories")  # a comma list, as in a shell
         run = Loader("webtrekk", tmp_path / "retired", env)
         summary = run.run(START, END)

@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 
-from simulators.mapp_analytics import MappAnalyticsSimulator
+from simulators.webtrekk_analytics import WebtrekkAnalyticsSimulator
 from sources.common.errors import ConfigError
 from tests.support import ROOT, Loader, run_cli
+from tests.support.webtrekk_analytics import BROWSER_OS_QUERY, make_env
 
-from .conftest import BROWSER_OS_QUERY, make_env
 
-
-def cli_env(simulator: MappAnalyticsSimulator, tmp_path: Path, **extra: Any) -> dict[str, str]:
+def cli_env(simulator: WebtrekkAnalyticsSimulator, tmp_path: Path, **extra: Any) -> dict[str, str]:
     return {
         **make_env(simulator, **extra),
         "DLT_DATA_DIR": str(tmp_path / "dlt"),
@@ -34,7 +33,7 @@ def backfill(*extra: str) -> list[str]:
 
 
 def test_ctrl_c_during_a_backfill_cancels_the_running_calculations(
-    simulator: MappAnalyticsSimulator, tmp_path: Path
+    simulator: WebtrekkAnalyticsSimulator, tmp_path: Path
 ) -> None:
     simulator.calculation_seconds = 300.0  # nothing finishes on its own during this test
     process = subprocess.Popen(
@@ -71,7 +70,7 @@ def test_ctrl_c_during_a_backfill_cancels_the_running_calculations(
 
 
 def test_a_backfill_that_would_exceed_the_quota_is_refused_before_any_calculation(
-    simulator: MappAnalyticsSimulator, tmp_path: Path
+    simulator: WebtrekkAnalyticsSimulator, tmp_path: Path
 ) -> None:
     simulator.max_calculations, simulator.calculations_count = 12, 5
     refused = run_cli(*backfill("--start", "2026-10-01", "--end", "2026-10-10"), env=cli_env(simulator, tmp_path))
@@ -111,7 +110,7 @@ BAD_QUERIES: list[tuple[Any, str]] = [
 
 @pytest.mark.parametrize(("entry", "message"), BAD_QUERIES)
 def test_bad_queries_are_refused_before_any_request(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader], entry: Any, message: str
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader], entry: Any, message: str
 ) -> None:
     with pytest.raises(ConfigError) as raised:
         loader(analytics_queries=[entry]).run("2026-10-01", "2026-10-01")
@@ -130,7 +129,7 @@ def test_bad_queries_are_refused_before_any_request(
     ],
 )
 def test_bad_settings_are_refused_before_any_request(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader], extra: dict[str, Any], message: str
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader], extra: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError) as raised:
         loader(**extra).run("2026-10-01", "2026-10-01")
@@ -139,7 +138,7 @@ def test_bad_settings_are_refused_before_any_request(
 
 
 def test_demo_runs_both_apis_on_one_simulator(tmp_path: Path) -> None:
-    from simulators.mapp_analytics import WebtrekkDemoSimulator, demo_plan
+    from simulators.webtrekk_analytics import WebtrekkDemoSimulator, demo_plan
 
     with WebtrekkDemoSimulator() as simulator:
         simulator.set_rate_limits([(1000, 1.0), (20000, 60.0)])
@@ -152,7 +151,7 @@ def test_demo_runs_both_apis_on_one_simulator(tmp_path: Path) -> None:
     assert BROWSER_OS_QUERY  # the conftest query is the UI-shaped one the docs show
 
 
-def test_check_proves_the_analytics_credentials(simulator: MappAnalyticsSimulator, tmp_path: Path) -> None:
+def test_check_proves_the_analytics_credentials(simulator: WebtrekkAnalyticsSimulator, tmp_path: Path) -> None:
     result = run_cli("check", "webtrekk", env=cli_env(simulator, tmp_path))
     assert result.returncode == 0, result.stderr
     assert "token accepted for client clickhaul-demo-client" in result.stdout

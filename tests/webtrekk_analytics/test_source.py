@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from simulators.mapp_analytics import MappAnalyticsSimulator
+from simulators.webtrekk_analytics import WebtrekkAnalyticsSimulator
 from sources.common.clock import today_utc
 from sources.common.errors import AuthError, ClickhaulError
 from tests.support import Loader, files_containing
-
-from .conftest import BROWSER_OS_QUERY, METRICS, OCTOBER, make_env
+from tests.support.retry import FAST_RETRY_ENV
+from tests.support.webtrekk_analytics import BROWSER_OS_QUERY, METRICS, OCTOBER, make_env
 
 
 def schema_columns(loader: Loader, table: str) -> dict[str, dict[str, Any]]:
@@ -23,7 +23,7 @@ def schema_columns(loader: Loader, table: str) -> dict[str, dict[str, Any]]:
     return json.loads(raw)["tables"][table]["columns"]  # type: ignore[no-any-return]
 
 
-def expected_october(simulator: MappAnalyticsSimulator) -> list[tuple[Any, ...]]:
+def expected_october(simulator: WebtrekkAnalyticsSimulator) -> list[tuple[Any, ...]]:
     rows = []
     day = OCTOBER[0]
     while day <= OCTOBER[1]:
@@ -36,7 +36,7 @@ def expected_october(simulator: MappAnalyticsSimulator) -> list[tuple[Any, ...]]
 
 
 def test_a_month_of_a_two_dimension_query_per_day_has_exact_figures_and_no_totals(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
     run = loader()
     summary = run.run(*OCTOBER, resources="analytics_browsers")
@@ -73,7 +73,7 @@ def test_a_month_of_a_two_dimension_query_per_day_has_exact_figures_and_no_total
 
 
 def test_queued_calculations_are_polled_then_repeats_come_from_the_cache(
-    simulator: MappAnalyticsSimulator, tmp_path: Any
+    simulator: WebtrekkAnalyticsSimulator, tmp_path: Any
 ) -> None:
     simulator.calculation_seconds = 0.4
     # the old hosts: the server's statusUrl/resultUrl name another host (localhost, /api/analytics); followed as is
@@ -94,7 +94,7 @@ def test_queued_calculations_are_polled_then_repeats_come_from_the_cache(
 
 
 def test_a_failed_calculation_ends_with_a_message_naming_query_and_window(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
     simulator.fail_next(1)
     with pytest.raises(ClickhaulError) as raised:
@@ -104,7 +104,7 @@ def test_a_failed_calculation_ends_with_a_message_naming_query_and_window(
 
 
 def test_an_unknown_object_name_is_named_in_the_error(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
     query = json.loads(json.dumps(BROWSER_OS_QUERY))
     query["columns"][1]["name"] = "os_vendr"
@@ -116,7 +116,7 @@ def test_an_unknown_object_name_is_named_in_the_error(
     assert simulator.calculations_count == 0
 
 
-def test_token_expiry_mid_run_is_survived(simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]) -> None:
+def test_token_expiry_mid_run_is_survived(simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]) -> None:
     simulator.expire_analytics_tokens_after(6)
     summary = loader().run("2026-10-01", "2026-10-06", resources="analytics_browsers")
     assert summary.rows == {"analytics_browsers": 120}
@@ -126,7 +126,7 @@ def test_token_expiry_mid_run_is_survived(simulator: MappAnalyticsSimulator, loa
 
 
 def test_reruns_and_lookback_add_no_duplicates(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
     run = loader()
     run.run("2026-10-01", "2026-10-05", resources="analytics_browsers")
@@ -143,7 +143,7 @@ def test_reruns_and_lookback_add_no_duplicates(
 
 @pytest.mark.calendar
 def test_incremental_runs_reload_the_lookback_days(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
     today = today_utc()
     simulator.analytics.last_day = today  # traffic up to today for this test
@@ -159,7 +159,7 @@ def test_incremental_runs_reload_the_lookback_days(
         simulator.analytics.last_day = dt.date(2026, 10, 31)
 
 
-def test_metadata_and_report_resources(simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]) -> None:
+def test_metadata_and_report_resources(simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]) -> None:
     run = loader(analytics_reports=[{"name": "overview", "report": 1001}], analytics_language="de")
     summary = run.run("2026-10-02", "2026-10-03")
     assert summary.rows["analytics_query_objects"] == 9 and summary.rows["analytics_segments"] == 2
@@ -185,7 +185,9 @@ def test_metadata_and_report_resources(simulator: MappAnalyticsSimulator, loader
     ]
 
 
-def test_scope_is_sent_only_when_configured(simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]) -> None:
+def test_scope_is_sent_only_when_configured(
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]
+) -> None:
     simulator.scope_policy = "reject"  # the new token endpoint
     with pytest.raises(AuthError) as raised:
         loader(analytics_scope="mapp.intelligence-api").run("2026-10-03", "2026-10-03", resources="analytics_browsers")
@@ -198,7 +200,10 @@ def test_scope_is_sent_only_when_configured(simulator: MappAnalyticsSimulator, l
 
 
 def test_secrets_stay_out_of_logs_urls_and_the_database(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader], caplog: pytest.LogCaptureFixture, tmp_path: Any
+    simulator: WebtrekkAnalyticsSimulator,
+    loader: Callable[..., Loader],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Any,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     simulator.expire_analytics_tokens_after(3)
@@ -213,7 +218,7 @@ def test_secrets_stay_out_of_logs_urls_and_the_database(
     assert "usage" in caplog.text and "calculations this month" in caplog.text  # the run reports its usage
 
 
-def test_defining_the_source_makes_no_request(simulator: MappAnalyticsSimulator) -> None:
+def test_defining_the_source_makes_no_request(simulator: WebtrekkAnalyticsSimulator) -> None:
     from sources.common.config import environment
     from sources.webtrekk import webtrekk_source
 
@@ -229,14 +234,13 @@ def test_defining_the_source_makes_no_request(simulator: MappAnalyticsSimulator)
 
 
 def test_a_month_survives_server_faults_with_the_same_figures(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
     from simulators.harness import Faults
 
     simulator.set_faults(Faults.chaos(0.15, seed=11))
     run = loader(analytics_concurrency="4")
-    with_env = {"CLICKHAUL_RETRY_BASE_DELAY": "0.01", "CLICKHAUL_RETRY_MAX_DELAY": "0.05"}
-    run.env = {**run.env, **with_env}
+    run.env = {**run.env, **FAST_RETRY_ENV}
     run.run(*OCTOBER, resources="analytics_browsers")
     assert sum(1 for r in simulator.requests if r.fault) > 10
     rows = run.query(
@@ -247,7 +251,7 @@ def test_a_month_survives_server_faults_with_the_same_figures(
 
 
 def test_a_failure_cancels_the_calculations_still_running(
-    simulator: MappAnalyticsSimulator, loader: Callable[..., Loader]
+    simulator: WebtrekkAnalyticsSimulator, loader: Callable[..., Loader]
 ) -> None:
     simulator.calculation_seconds, simulator.failing_seconds = 300.0, 0.05
     simulator.fail_next(1)  # the first window fails quickly while the second is still calculating
@@ -258,7 +262,7 @@ def test_a_failure_cancels_the_calculations_still_running(
     assert simulator.running() == []
 
 
-def test_the_token_is_renewed_shortly_before_it_expires(simulator: MappAnalyticsSimulator) -> None:
+def test_the_token_is_renewed_shortly_before_it_expires(simulator: WebtrekkAnalyticsSimulator) -> None:
     from sources.common.clock import FakeClock
     from sources.webtrekk.analytics import AnalyticsClient
 

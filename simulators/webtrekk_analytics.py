@@ -1,4 +1,4 @@
-"""The Mapp Intelligence REST Analytics API on 127.0.0.1, as the vendor note describes it.
+"""Mapp Analytics (the Mapp Intelligence REST Analytics API) on 127.0.0.1, as the vendor note describes it.
 
 OAuth2 client credentials (Basic auth; `scope` accepted, rejected or required as configured) at the new and the
 old token path; tokens with a lifetime, 403 `INVALID_TOKEN` once expired. POST /analysis-query answers 201 with a
@@ -137,7 +137,7 @@ def _facts(
 ) -> tuple[dict[str, Any], ...]:
     if not first <= day <= last:
         return ()
-    rng = day_rng("mapp-analytics", seed, day)
+    rng = day_rng("mapp-analytics", seed, day)  # the seed's old name keeps the generated data as it was
     facts = []
     for browser in BROWSERS:
         for os_vendor in OS_VENDORS:
@@ -747,8 +747,8 @@ class AnalyticsApi:
         }
 
 
-class MappAnalyticsSimulator(AnalyticsApi, SimulatorServer):
-    vendor = "mapp-analytics"
+class WebtrekkAnalyticsSimulator(AnalyticsApi, SimulatorServer):
+    vendor = "webtrekk-analytics"
 
     def __init__(
         self, data: AnalyticsData | None = None, faults: Faults | None = None, *, port: int = 0, **options: Any
@@ -807,7 +807,7 @@ __all__ = [
     "DEMO_CLIENT_SECRET",
     "TOKEN_PATHS",
     "AnalyticsData",
-    "MappAnalyticsSimulator",
+    "WebtrekkAnalyticsSimulator",
     "WebtrekkDemoSimulator",
     "demo_plan",
 ]
