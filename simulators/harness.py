@@ -330,35 +330,46 @@ class SimulatorServer:
 
 
 class TokenStore:
-    """Issues opaque tokens with a lifetime; `clock` lets tests expire them without waiting."""
+    """Issues opaque tokens (or tickets) with a lifetime, each for an owner; `clock` lets tests expire them without
+    waiting."""
 
-    def __init__(self, ttl_seconds: float = 3600.0, clock: Callable[[], float] = wall_time) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float = 3600.0,
+        clock: Callable[[], float] = wall_time,
+        new_token: Callable[[], str] = lambda: secrets.token_urlsafe(24),
+    ) -> None:
         self.ttl_seconds = ttl_seconds
         self.clock = clock
-        self._tokens: dict[str, float] = {}
+        self._new_token = new_token
+        self._tokens: dict[str, tuple[str, float]] = {}  # token -> (owner, expiry)
         self._lock = threading.Lock()
         self.issued = 0
 
-    def issue(self) -> tuple[str, float]:
-        token = secrets.token_urlsafe(24)
-        expires_at = self.clock() + self.ttl_seconds
+    def issue(self, owner: str = "", ttl_seconds: float | None = None) -> tuple[str, float]:
+        token = self._new_token()
+        expires_at = self.clock() + (self.ttl_seconds if ttl_seconds is None else ttl_seconds)
         with self._lock:
-            self._tokens[token] = expires_at
+            self._tokens[token] = (owner, expires_at)
             self.issued += 1
         return token, expires_at
 
-    def valid(self, token: str | None) -> bool:
+    def owner(self, token: str | None) -> str | None:
+        """Whom a valid token was issued for; None when it is unknown or expired."""
         if not token:
-            return False
+            return None
         with self._lock:
-            expires_at = self._tokens.get(token)
-        return expires_at is not None and self.clock() < expires_at
+            owner, expires_at = self._tokens.get(token, ("", 0.0))
+        return owner if token in self._tokens and self.clock() < expires_at else None
+
+    def valid(self, token: str | None) -> bool:
+        return self.owner(token) is not None
 
     def touch(self, token: str) -> None:
         """For idle-timeout tokens: each use extends the lifetime."""
         with self._lock:
             if token in self._tokens:
-                self._tokens[token] = self.clock() + self.ttl_seconds
+                self._tokens[token] = (self._tokens[token][0], self.clock() + self.ttl_seconds)
 
     def revoke(self, token: str) -> None:
         with self._lock:
@@ -366,8 +377,7 @@ class TokenStore:
 
     def expire_all(self) -> None:
         with self._lock:
-            for token in self._tokens:
-                self._tokens[token] = 0.0
+            self._tokens = {token: (owner, 0.0) for token, (owner, _) in self._tokens.items()}
 
 
 class SlidingWindow:

@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from simulators.harness import Faults, Request, Response, SimulatorServer, json_response, stable_seed
+from simulators.harness import Faults, Request, Response, SimulatorServer, TokenStore, json_response, stable_seed
 from simulators.registry import DemoPlan
 from simulators.traffic import TrafficDays, day_rng, visit_start
 from sources.common.clock import wall_time
@@ -452,32 +452,6 @@ def matches(session: Session, site: str, now: int, params: dict[str, str]) -> bo
     return True
 
 
-class Tickets:
-    """ticketId → (login, expiry); `expire_all` ends every ticket at once (a test's "mid-run expiry")."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self._tickets: dict[str, tuple[str, float]] = {}
-        self._lock = threading.Lock()
-        self.issued = 0
-
-    def issue(self, login: str, seconds: float) -> str:
-        ticket = str(uuid.uuid4())
-        with self._lock:
-            self._tickets[ticket] = (login, self.clock() + seconds)
-            self.issued += 1
-        return ticket
-
-    def login_for(self, ticket: str) -> str | None:
-        with self._lock:
-            login, expires_at = self._tickets.get(ticket, ("", 0.0))
-        return login if login and self.clock() < expires_at else None
-
-    def expire_all(self) -> None:
-        with self._lock:
-            self._tickets = {ticket: (login, 0.0) for ticket, (login, _) in self._tickets.items()}
-
-
 class OpentrackerSimulator(SimulatorServer):
     vendor = "opentracker"
 
@@ -497,7 +471,7 @@ class OpentrackerSimulator(SimulatorServer):
             DEMO_LOGIN: (DEMO_PASSWORD, self.data.sites),
             OTHER_LOGIN: (OTHER_PASSWORD, OTHER_SITES),
         }
-        self.tickets = Tickets(clock)
+        self.tickets = TokenStore(clock=clock, new_token=lambda: str(uuid.uuid4()))
         self.stuck_token = False  # answer every nextToken request with the token it was sent (a broken server)
         self.expire_tickets_every: int | None = None  # expire every ticket after this many data requests
         self._data_requests = 0
@@ -533,7 +507,7 @@ class OpentrackerSimulator(SimulatorServer):
             seconds = float(params.get("expires") or 60)
         except ValueError:
             return Response(200, "false")
-        return Response(200, self.tickets.issue(login, seconds))
+        return Response(200, self.tickets.issue(login, seconds)[0])
 
     def authorize(self, params: dict[str, str]) -> tuple[Response | None, list[str]]:
         """The sites of the request if the credentials may read them all, else the API's refusal."""
@@ -542,7 +516,7 @@ class OpentrackerSimulator(SimulatorServer):
             if self.expire_tickets_every and self._data_requests % self.expire_tickets_every == 0:
                 self.tickets.expire_all()
         if ticket := params.get("ticketId"):
-            login = self.tickets.login_for(ticket)
+            login = self.tickets.owner(ticket)
             if login is None:
                 with self._lock:
                     self.refused_tickets += 1

@@ -111,12 +111,6 @@ COERCE = {
 }
 
 
-def arrow_schema(columns: Mapping[str, ColumnType], not_null: Sequence[str] = ()) -> pa.Schema:
-    return pa.schema(
-        [pa.field(name, _ARROW_TYPES[kind], nullable=name not in not_null) for name, kind in columns.items()]
-    )
-
-
 def dlt_columns(
     columns: Mapping[str, ColumnType],
     primary_key: Sequence[str] = (),

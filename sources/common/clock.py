@@ -4,7 +4,9 @@ Every "now" and "today" of clickhaul and of its simulators comes from `wall_time
 unless `CLICKHAUL_TODAY` moves it to another day, so that the code, the simulators and the tests can be run as
 of any date (a daylight-saving day, a year end, a leap day) and agree on it:
 
-- `CLICKHAUL_TODAY=2027-03-28`: the same time of day as now, on that UTC day;
+- `CLICKHAUL_TODAY=2027-03-28`: noon UTC of that day, when the process first asks, so that "today" is that date in
+  every timezone from UTC-11 to UTC+11 whatever the hour the command runs (a run at 23:30 UTC must not see
+  tomorrow in Berlin);
 - `CLICKHAUL_TODAY=2027-03-28T01:30:00+00:00`: that instant, when the process first asks.
 
 The clock keeps running from there. The offset is fixed per process at its first reading (a process started
@@ -43,8 +45,8 @@ def _offset_for(value: str) -> float:
         raise ConfigError(
             f"{TODAY_ENV}={value!r} is neither a date nor an instant: write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS+00:00"
         ) from None
-    real = dt.datetime.fromtimestamp(now, dt.UTC).date()
-    return (day - real).days * 86_400.0
+    noon = dt.datetime.combine(day, dt.time(12), dt.UTC)
+    return noon.timestamp() - now
 
 
 def day_offset() -> float:

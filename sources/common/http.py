@@ -428,7 +428,6 @@ class TokenAuth:
         self._token: str | None = None
         self._renew_at: float | None = None
         self._used = threading.local()
-        self.fetches = 0
 
     def token(self) -> str:
         token = self._current()
@@ -447,7 +446,6 @@ class TokenAuth:
                     None if expires_at is None else max(expires_at - self._margin, now + (expires_at - now) / 2)
                 )
                 self._token = token
-                self.fetches += 1
             return self._token
 
     def headers(self) -> Mapping[str, str]:

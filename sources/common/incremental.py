@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,25 @@ class DayCursor:
         today = today_in(tz)
         first = self.start_date if mark is None else max(self.start_date, mark - dt.timedelta(self.lookback_days))
         return (first, today) if first <= today else None
+
+    def merge_resource(
+        self,
+        load: Callable[[], Iterator[Any]],
+        name: str,
+        primary_key: str | Sequence[str],
+        columns: Any = None,
+        parallelized: bool = False,
+    ) -> DltResource:
+        """The day-based table `name`, merged on its key: every vendor's windowed tables are made here."""
+        resource = dlt.resource(
+            load,
+            name=name,
+            write_disposition="merge",
+            primary_key=primary_key,
+            columns=columns,
+            parallelized=parallelized,
+        )
+        return self.attach(resource)
 
     def attach(self, resource: DltResource) -> DltResource:
         """Tag `resource` as day-based, so tools can plan its days without running it (`clickhaul run --dry-run`)."""

@@ -33,11 +33,6 @@ def register_secrets(values: Iterable[str | None]) -> None:
         register_secret(value)
 
 
-def registered_secrets() -> frozenset[str]:
-    with _lock:
-        return frozenset(_secrets)
-
-
 def forget_secrets() -> None:
     """Tests use this to start from a clean registry."""
     with _lock:

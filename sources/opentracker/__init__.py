@@ -111,8 +111,7 @@ def sessions_resource(reader: SessionReader, days: DayCursor, unit: WindowUnit) 
         yield from reader.windows(sorted(jobs, key=lambda job: job[1].start))  # window by window, sites side by side
         plan.complete()
 
-    resource = dlt.resource(sessions, name=TABLE, write_disposition="merge", primary_key="session_id", columns=hints())
-    return days.attach(resource)
+    return days.merge_resource(sessions, TABLE, "session_id", hints())
 
 
 def sessions_by_user(reader: SessionReader) -> DltResource:

@@ -194,16 +194,7 @@ def stats_resource(stats: StatsReader, endpoint: Endpoint, days: DayCursor) -> D
         yield from batched(fan_out(jobs, read, stats.workers, f"pirsch_{endpoint.table}"))
         plan.complete()
 
-    return days.attach(
-        dlt.resource(
-            load,
-            name=endpoint.table,
-            write_disposition="merge",
-            primary_key=table.primary_key,
-            columns=table.hints(),
-            parallelized=True,
-        )
-    )
+    return days.merge_resource(load, endpoint.table, table.primary_key, table.hints(), parallelized=True)
 
 
 def event_metadata(stats: StatsReader) -> DltResource:

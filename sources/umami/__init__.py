@@ -410,16 +410,7 @@ def day_resource(
     if name == "sessions":
         # A session with events on two days is listed in both windows: of one load's rows, keep the later day's.
         columns["day"]["dedup_sort"] = "desc"
-    return days.attach(
-        dlt.resource(
-            load,
-            name=name,
-            write_disposition="merge",
-            primary_key=table.primary_key,
-            columns=columns,
-            parallelized=True,
-        )
-    )
+    return days.merge_resource(load, name, table.primary_key, columns, parallelized=True)
 
 
 def event_data_resource(reader: Reader) -> DltResource:
@@ -484,16 +475,7 @@ def report_resource(
             monitor.advance(report.table, rows=len(rows))
         plan.complete()
 
-    return days.attach(
-        dlt.resource(
-            load,
-            name=report.table,
-            write_disposition="merge",
-            primary_key=table.primary_key,
-            columns=table.hints(),
-            parallelized=True,
-        )
-    )
+    return days.merge_resource(load, report.table, table.primary_key, table.hints(), parallelized=True)
 
 
 def check_connection() -> str:

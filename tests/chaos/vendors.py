@@ -135,7 +135,7 @@ def _opentracker_config(server: Any) -> dict[str, str]:
 def _opentracker_secrets(server: Any) -> list[str]:
     from simulators.opentracker import DEMO_PASSWORD
 
-    return [DEMO_PASSWORD, *server.tickets._tickets]
+    return [DEMO_PASSWORD, *server.tickets._tokens]
 
 
 def _set(attribute: str, value: Any) -> Callable[[SimulatorServer], None]:

@@ -25,6 +25,16 @@ def test_a_date_moves_the_clock_to_that_day_keeping_it_running(monkeypatch: pyte
     assert first_day == dt.date(2028, 1, 30)
 
 
+def test_a_date_is_that_date_in_every_common_timezone_whatever_the_hour_of_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A date means noon UTC: a scheduled test run at 23:30 UTC must not see tomorrow in Berlin."""
+    monkeypatch.setenv(TODAY_ENV, "2027-03-28")
+    assert abs(utc_now() - dt.datetime(2027, 3, 28, 12, tzinfo=dt.UTC)) < dt.timedelta(seconds=5)
+    for tz in ("Pacific/Pago_Pago", "America/Los_Angeles", "UTC", "Europe/Berlin", "Asia/Vladivostok"):
+        assert today_in(tz) == dt.date(2027, 3, 28), tz
+
+
 def test_an_instant_fixes_the_hour_so_timezones_can_be_on_another_day(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TODAY_ENV, "2027-03-28T00:30:00+00:00")  # the night Europe moves to summer time
     assert abs(utc_now() - dt.datetime(2027, 3, 28, 0, 30, tzinfo=dt.UTC)) < dt.timedelta(seconds=5)

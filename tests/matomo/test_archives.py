@@ -21,7 +21,8 @@ def create_backdated(path: Path) -> list[str]:
     days = [today - dt.timedelta(days=n) for n in (9, 3, 3, 1, 0)]
     rows = " union all ".join(
         f"select '{index:016x}' as visitor_id, 'https://shop.example/p/{index}' as page_url, "
-        f"timestamp '{day} 12:00:00' as timestamp, {index} as event_id"
+        # today's hit at midnight: noon may still be ahead, and Matomo refuses hits from the future
+        f"timestamp '{day} {'00:00:00' if day == today else '12:00:00'}' as timestamp, {index} as event_id"
         for index, day in enumerate(days)
     )
     create_table(path, "events.hits", rows)

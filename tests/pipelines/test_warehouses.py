@@ -18,6 +18,7 @@ from pipelines.registry import VENDORS
 from pipelines.runner import run_vendor
 from simulators.registry import simulated
 from tests.support import environment, postgres_url
+from tests.support.dbt import FAST_LIMITS
 
 
 def normalize(value: Any) -> Any:
@@ -52,9 +53,20 @@ def duckdb_tables(database: Path, schema: str) -> dict[str, list[str]]:
         return found
 
 
+def started(name: str) -> Any:
+    """The vendor's demo simulator; Webtrekk's with limits a test need not wait for (the demo's are the real ones)."""
+    simulator = simulated(name).simulator_class()(port=0)
+    if name == "webtrekk":
+        simulator.set_rate_limits(FAST_LIMITS)
+    return simulator
+
+
 def load(spec: Any, simulator: Any, tmp_path: Path, name: str, destination: Any, dataset: str) -> None:
     plan = simulated(spec.name).demo_plan(simulator)
-    with environment(plan.env):
+    env = dict(plan.env)
+    if spec.name == "webtrekk":
+        env["SOURCES__WEBTREKK__RATE_LIMITS"] = json.dumps([list(pair) for pair in FAST_LIMITS])
+    with environment(env):
         run_vendor(
             spec,
             start=plan.end - dt.timedelta(days=1),
@@ -75,7 +87,7 @@ def test_postgres_load_equals_the_duckdb_load(name: str, tmp_path: Path) -> None
     spec = VENDORS[name]
     dataset = f"t_{name}_{uuid.uuid4().hex[:8]}"
     database = tmp_path / "reference.duckdb"
-    with simulated(spec.name).simulator_class()(port=0) as simulator:
+    with started(spec.name) as simulator:
         load(spec, simulator, tmp_path, "duck", dlt.destinations.duckdb(str(database)), dataset)
         load(spec, simulator, tmp_path, "pg", dlt.destinations.postgres(url), dataset)
 
