@@ -69,20 +69,16 @@ class DayCursor:
         self,
         load: Callable[[], Iterator[Any]],
         name: str,
-        primary_key: str | Sequence[str],
+        primary_key: str | Sequence[str] | None = None,
         columns: Any = None,
         parallelized: bool = False,
     ) -> DltResource:
-        """The day-based table `name`, merged on its key: every vendor's windowed tables are made here."""
-        resource = dlt.resource(
-            load,
-            name=name,
-            write_disposition="merge",
-            primary_key=primary_key,
-            columns=columns,
-            parallelized=parallelized,
-        )
-        return self.attach(resource)
+        """The day-based table `name`, merged on its key (None: the pages carry their own key and columns, as
+        Webtrekk's do): every vendor's windowed tables are made here."""
+        hints: dict[str, Any] = {"columns": columns, "parallelized": parallelized}
+        if primary_key is not None:
+            hints["primary_key"] = primary_key
+        return self.attach(dlt.resource(load, name=name, write_disposition="merge", **hints))
 
     def attach(self, resource: DltResource) -> DltResource:
         """Tag `resource` as day-based, so tools can plan its days without running it (`clickhaul run --dry-run`)."""

@@ -217,7 +217,7 @@ def export_resource(
                     yield from pages(client, {**params, **dates}, stamp)
         plan.complete()
 
-    return days.attach(dlt.resource(load_days, name=export.table, write_disposition="merge"))
+    return days.merge_resource(load_days, export.table)
 
 
 # -- analyses and reports -----------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ def analysis_resource(session: Session, analysis: AnalysisEntry, config: Webtrek
                 monitor.advance(analysis.table, rows=rows_seen)
         plan.complete()
 
-    return days.attach(dlt.resource(load, name=analysis.table, write_disposition="merge"))
+    return days.merge_resource(load, analysis.table)
 
 
 def report_resource(session: Session, report: ReportEntry, config: WebtrekkConfig) -> DltResource:
@@ -312,7 +312,7 @@ def report_resource(session: Session, report: ReportEntry, config: WebtrekkConfi
                 monitor.advance(report.table, rows=rows_seen)
         plan.complete()
 
-    return days.attach(dlt.resource(load, name=report.table, write_disposition="merge"))
+    return days.merge_resource(load, report.table)
 
 
 # -- check and quota -------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pipelines.registry import VENDORS
 from pipelines.runner import run_vendor
 from simulators.registry import simulated
 from tests.support import environment, postgres_url
-from tests.support.dbt import FAST_LIMITS
+from tests.support.webtrekk import FAST_LIMITS
 
 
 def normalize(value: Any) -> Any:

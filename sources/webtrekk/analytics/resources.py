@@ -187,7 +187,7 @@ def windowed_resource(
             )
         plan.complete()
 
-    return days.attach(dlt.resource(load, name=table, write_disposition="merge"))
+    return days.merge_resource(load, table)
 
 
 def query_resource(
