@@ -25,7 +25,7 @@ from simulators.opentracker import (
     OpentrackerSimulator,
     demo_plan,
 )
-from sources.common.clock import FakeClock, today_utc
+from sources.common.clock import TODAY_ENV, FakeClock, today_utc
 from sources.common.errors import AuthError, ConfigError, VendorError
 from sources.common.windows import DateWindow
 from sources.opentracker.client import OpentrackerClient, OpentrackerError, SiteRefused, TicketRefused
@@ -236,7 +236,9 @@ def test_a_ticket_is_renewed_before_it_expires() -> None:
 
 # -- incremental, filters, users ---------------------------------------------------------------------------
 @pytest.mark.calendar
-def test_incremental_runs_update_sessions_still_open_and_add_new_ones(tmp_path: Path) -> None:
+def test_incremental_runs_update_sessions_still_open_and_add_new_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     today = today_utc()
     data = small_data(last_day=today, days=6)
     simulator = OpentrackerSimulator(data)
@@ -244,7 +246,10 @@ def test_incremental_runs_update_sessions_still_open_and_add_new_ones(tmp_path: 
     # whatever that day's traffic): the session is open then, and has grown by the second run.
     growing = next(s for s in simulator.traffic.utc_day(SITES[0], today - dt.timedelta(days=1)) if len(s.events) >= 3)
     noon = growing.events[1] / 1000 + 1
+    # clickhaul's clock and the simulator's agree on "now": each run happens at the simulator's moment (with the
+    # real clock, a run at 23:40 UTC is already two days after yesterday's 00:05 in Amsterdam)
     data.now = noon
+    monkeypatch.setenv(TODAY_ENV, dt.datetime.fromtimestamp(noon, dt.UTC).isoformat())
     with simulator:
         start = today - dt.timedelta(days=3)
         run = loader(simulator, tmp_path, SOURCES__OPENTRACKER__START_DATE=start.isoformat())
@@ -252,6 +257,7 @@ def test_incremental_runs_update_sessions_still_open_and_add_new_ones(tmp_path: 
         before = dict(run.query("select session_id, session_end from opentracker.sessions where user_status='online'"))
         assert before, "no session was still open at the first run"
         data.now = noon + 6 * 3600
+        monkeypatch.setenv(TODAY_ENV, dt.datetime.fromtimestamp(data.now, dt.UTC).isoformat())
         run.run()
         expected = truth(simulator, start, today)
         rows = run.query("select session_id, session_end, user_status from opentracker.sessions")
