@@ -105,7 +105,11 @@ def main(argv: list[str]) -> int:
         ensure_environment("test")
         fast = "--fast" in rest
         rest = [arg for arg in rest if arg != "--fast"]
-        args = (rest or ["-n", "auto"]) + (["-m", "not slow"] if fast else [])
+        # One worker more than cores: a third of the suite's time is spent waiting on simulators, subprocesses and
+        # deadlines, and work stealing keeps the long tests from leaving a worker idle at the end (8.7 min against
+        # 12.9 with `-n auto` on 2 cores).
+        workers = ["-n", str((os.cpu_count() or 2) + 1), "--dist", "worksteal"]
+        args = (rest or workers) + (["-m", "not slow"] if fast else [])
         return subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)
     ensure_environment("test" if (VENV / ".clickhaul-installed-test").exists() else "")
     if command == "clickhaul":

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from sources.common.clock import today_utc, wall_time
+from sources.common.counters import Counters
 from sources.common.errors import TransientError
 from sources.common.monitor import current_monitor
 
@@ -67,7 +68,7 @@ class Hit:
 
 
 @dataclass
-class PushSummary:
+class PushSummary(Counters):
     source: str
     tracking_url: str
     mapping: str
@@ -94,7 +95,6 @@ class PushSummary:
     seconds: float = 0.0
     backdated: dict[str, set[str]] = field(default_factory=dict)  # site -> UTC days before today with new hits
     invalidated: dict[str, list[str]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def note_backdated(self, hits: Iterable[Hit], today: str) -> None:
         """Days of hits Matomo holds (acknowledged or found stored): their archives need invalidating."""
@@ -102,11 +102,6 @@ class PushSummary:
         with self._lock:
             for site, day in days:
                 self.backdated.setdefault(site, set()).add(day)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, count in counts.items():
-                setattr(self, name, getattr(self, name) + count)
 
     @property
     def rejected(self) -> int:

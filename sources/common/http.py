@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
@@ -21,6 +21,7 @@ from dlt.common.configuration import configspec
 
 from .clock import SYSTEM_CLOCK, Clock
 from .config import VendorConfig
+from .counters import Counters
 from .errors import AuthError, RateLimitedError, TransientError, VendorError
 from .monitor import current_monitor
 from .ratelimit import RateLimiter
@@ -124,19 +125,13 @@ class RetrySettings(VendorConfig):
 
 
 @dataclass
-class RequestStats:
+class RequestStats(Counters):
     """Counters for the run summary and for tests that count requests."""
 
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     auth_refreshes: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, count in counts.items():
-                setattr(self, name, getattr(self, name) + count)
 
 
 class Auth(Protocol):

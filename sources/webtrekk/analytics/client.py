@@ -12,12 +12,13 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 
 from sources.common.clock import SYSTEM_CLOCK, Clock
+from sources.common.counters import Counters
 from sources.common.errors import AuthError, ClickhaulError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, TokenAuth
 from sources.common.redact import register_secret
@@ -90,17 +91,11 @@ def problem_message(response: httpx.Response) -> str:
 
 
 @dataclass
-class AnalyticsStats:
+class AnalyticsStats(Counters):
     calculations: int = 0  # queued (201) calculations started by this process
     cached: int = 0  # answered at once (200)
     polls: int = 0
     cancelled: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, count in counts.items():
-                setattr(self, name, getattr(self, name) + count)
 
 
 class Calculations:
