@@ -3,8 +3,10 @@
 Applied to any vendor's source from outside (`stamp_source`), so no vendor has to know about accounts:
 - every page a resource yields gets the column (Arrow tables and dict rows alike), and every key hint, static or
   carried by a page (`dlt.mark.with_hints`, table variants), gets `account` added;
-- a table the vendor replaces whole becomes a merge on `account` (dlt's delete-insert deletes the rows of the
-  account in the load, then inserts): one account's run replaces its own rows, never another account's.
+- for a named account, a table the vendor replaces whole becomes a merge on `account` (dlt's delete-insert deletes
+  the rows of the account in the load, then inserts): one account's run replaces its own rows, never another
+  account's. (A run that yields no rows for such a table leaves the account's earlier rows; the implicit `default`
+  account, alone in its tables, still replaces them whole, empty or not.)
 Tables loaded before accounts existed get the column, filled with the implicit account's name, before the first
 load that carries it (`adopt_existing_tables`), so their keys still match.
 """
@@ -36,14 +38,15 @@ def _with_account(keys: Any) -> Any:
     return names if ACCOUNT_COLUMN in names else [*names, ACCOUNT_COLUMN]
 
 
-def _patched(hints: dict[str, Any]) -> dict[str, Any]:
-    """A hints template with `account` in its columns and keys; `replace` becomes a merge on the account."""
+def _patched(hints: dict[str, Any], named: bool) -> dict[str, Any]:
+    """A hints template with `account` in its columns and keys; for a named account, `replace` becomes a merge
+    on the account (the implicit `default` account, alone in its tables, keeps replacing them whole)."""
     hints = dict(hints)
     if hints.get("primary_key"):
         hints["primary_key"] = _with_account(hints["primary_key"])
     if hints.get("merge_key"):
         hints["merge_key"] = _with_account(hints["merge_key"])
-    if hints.get("write_disposition") == "replace":
+    if named and hints.get("write_disposition") == "replace":
         hints["write_disposition"] = "merge"
         hints["merge_key"] = _with_account(hints.get("merge_key")) or [ACCOUNT_COLUMN]
     columns = hints.get("original_columns")
@@ -64,7 +67,7 @@ class AccountStamp(ItemTransform[Any, Any]):
     def __call__(self, item: Any, meta: Any = None) -> Any:
         stamped = self.stamp(item)
         if isinstance(meta, HintsMeta) and meta.hints:
-            hints = _patched(dict(meta.hints))
+            hints = _patched(dict(meta.hints), self.account != DEFAULT_ACCOUNT)
             return DataItemWithMeta(HintsMeta(hints, meta.create_table_variant), stamped)  # type: ignore[arg-type]
         return stamped
 
@@ -90,7 +93,8 @@ def stamp_source(source: Any, account: str) -> Any:
                 "primary_key": hints.get("primary_key"),
                 "merge_key": hints.get("merge_key"),
                 "original_columns": None if callable(hints.get("columns")) else {},
-            }
+            },
+            account != DEFAULT_ACCOUNT,
         )
         resource.apply_hints(
             write_disposition=patched["write_disposition"],

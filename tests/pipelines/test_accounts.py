@@ -161,9 +161,31 @@ def test_accounts_load_into_postgres_at_the_same_time(simulators: dict[str, Pirs
     first, last = DAYS[-1].isoformat(), DAYS[0].isoformat()
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "pipelines", "run", "pirsch", "--account", name, "--start", first, "--end", last,
-             "--resources", "domains,visitors", "--progress", "off", "--destination", "postgres", "--dataset", dataset],
-            env={**__import__("os").environ, **env}, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "pipelines",
+                "run",
+                "pirsch",
+                "--account",
+                name,
+                "--start",
+                first,
+                "--end",
+                last,
+                "--resources",
+                "domains,visitors",
+                "--progress",
+                "off",
+                "--destination",
+                "postgres",
+                "--dataset",
+                dataset,
+            ],
+            env={**__import__("os").environ, **env},
+            cwd=str(ROOT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
         for name in ACCOUNTS
@@ -190,3 +212,71 @@ def test_accounts_load_into_postgres_at_the_same_time(simulators: dict[str, Pirs
                 cursor.execute(f'drop schema "{schema}" cascade')
         connection.commit()
         connection.close()
+
+
+def test_two_webtrekk_accounts_of_one_login_share_its_limits(tmp_path: Path) -> None:
+    """Two customer ids behind one login, loaded by two processes at once: Webtrekk counts requests per login, so
+    together they must stay within its windows (here 5 / 2 s and 20 / 12 s, the documented shape scaled down)."""
+    from simulators.webtrekk import ENDPOINT, WebtrekkData, WebtrekkSimulator
+
+    limits = [(5, 2.0), (20, 12.0)]
+    data = WebtrekkData(days=10, last_day=LAST_DAY)
+    with WebtrekkSimulator(data, rate_limits=limits) as simulator:
+        shop, staging = (account["customerId"] for account in data.accounts())
+        env = {
+            "DLT_DATA_DIR": str(tmp_path / "dlt"),
+            "CLICKHAUL_RATE_LIMIT_MEMORY": "on",  # the tests' default is off: here processes must share it
+            "SOURCES__WEBTREKK__BASE_URL": simulator.url + ENDPOINT,
+            "SOURCES__WEBTREKK__LOGIN": data.login,
+            "SOURCES__WEBTREKK__PASSWORD": data.password,
+            "SOURCES__WEBTREKK__RATE_LIMITS": str([list(pair) for pair in limits]),
+            "SOURCES__WEBTREKK__EXPORT_TYPES": '["content_categories_time"]',
+            "SOURCES__WEBTREKK__ACCOUNTS__SHOP__CUSTOMER_ID": shop,
+            "SOURCES__WEBTREKK__ACCOUNTS__STAGING__CUSTOMER_ID": staging,
+        }
+        first, last = DAYS[-1].isoformat(), DAYS[0].isoformat()
+        processes = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pipelines",
+                    "run",
+                    "webtrekk",
+                    "--account",
+                    name,
+                    "--start",
+                    first,
+                    "--end",
+                    last,
+                    "--resources",
+                    "export_content_categories_time",
+                    "--progress",
+                    "off",
+                    "--database",
+                    str(tmp_path / f"{name}.duckdb"),
+                ],
+                env={**__import__("os").environ, **env},
+                cwd=str(ROOT),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for name in ("shop", "staging")
+        ]
+        outcomes = [process.communicate(timeout=300) for process in processes]
+        for (_, err), process in zip(outcomes, processes, strict=True):
+            assert process.returncode == 0, err[-3000:]
+        assert simulator.refusals == 0
+        assert len(simulator.accepted_times()) >= 2 * len(DAYS)  # both accounts asked, through one login's windows
+        for name in ("shop", "staging"):
+            with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as connection:
+                for day in DAYS:
+                    _, truth = simulator.export_table(
+                        {"type": "content_categories_time", "startDate": day.isoformat(), "endDate": day.isoformat()}
+                    )
+                    rows = connection.execute(
+                        "select pages from webtrekk.export_content_categories_time where day = ? and account = ?",
+                        [day, name],
+                    ).fetchall()
+                    assert sorted(row[0] for row in rows) == sorted(row.cells[0] for row in truth)
