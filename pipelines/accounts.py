@@ -14,7 +14,6 @@ load that carries it (`adopt_existing_tables`), so their keys still match.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import dlt
@@ -111,6 +110,10 @@ def adopt_existing_tables(pipeline: dlt.Pipeline) -> list[str]:
     name (`default`), so the keys of their rows match what the next load merges. The same for their merge staging
     tables (which dlt would otherwise fail to give a NOT NULL column while they hold rows). Returns the tables
     changed in the dataset itself."""
+    from .journal import stores_sql
+
+    if not stores_sql(pipeline):
+        return []
     text = "STRING" if pipeline.destination and pipeline.destination.destination_name == "bigquery" else "varchar"
     try:
         with pipeline.sql_client() as client:

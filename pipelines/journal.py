@@ -1,6 +1,6 @@
 """What clickhaul remembers about a pipeline beside dlt's state: last success, last error, backfill progress.
 
-Kept in the destination, beside dlt's own state, in `<dataset>._clickhaul_journal` (one row per pipeline for the
+Kept in the destination, beside dlt's own state, in `<dataset>._dlt_clickhaul_journal` (one row per pipeline for the
 document, one per finished backfill window, so workers finishing windows at once never overwrite each other): a
 worker with a fresh directory continues what another started. The JSON file in the pipeline's working directory
 (replaced atomically, so a crash never leaves it torn) is a cache of it, and the journal of destinations without SQL.
@@ -24,13 +24,18 @@ from sources.common.redact import redact
 log = logging.getLogger("clickhaul.journal")
 
 FILE_NAME = "clickhaul_journal.json"
-TABLE = "_clickhaul_journal"
+TABLE = "_dlt_clickhaul_journal"  # "_dlt": every listing of the data tables leaves it out
 DOCUMENT = "journal"
 WINDOW = "window:"  # + backfill key + "|" + window
 
 
 def _now() -> str:
     return utc_now().isoformat(timespec="seconds")
+
+
+def stores_sql(pipeline: dlt.Pipeline) -> bool:
+    """A destination clickhaul can keep its own tables in (not a bucket of files, whose SQL view is read-only)."""
+    return bool(pipeline.destination) and pipeline.destination.destination_name != "filesystem"
 
 
 class StoredJournal:
@@ -94,7 +99,7 @@ class Journal:
     def __init__(self, path: Path, stored: StoredJournal | None = None) -> None:
         self.path = path
         self.stored = stored
-        remote = stored.read() if stored else None
+        remote = stored.read() if stored and stores_sql(stored.pipeline) else None
         self.data: dict[str, Any] = remote if remote is not None else self._cached()
 
     def _cached(self) -> dict[str, Any]:
@@ -110,7 +115,7 @@ class Journal:
         with os.fdopen(handle, "w") as file:
             json.dump(self.data, file, indent=2, default=str)
         os.replace(temporary, self.path)
-        if self.stored:
+        if self.stored and stores_sql(self.stored.pipeline):
             entries = {DOCUMENT: json.dumps(self.data, default=str)}
             entries.update({WINDOW + window: "done" for window in windows})
             self.stored.write(entries)

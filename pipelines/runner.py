@@ -275,8 +275,8 @@ def account_scope(account: str | None) -> Iterator[None]:
 
     with use_account(account):
         named = current_account()
-        layout = "STAGING_DATASET_NAME_LAYOUT"
-        env = {f"DESTINATION__{layout}": f"%s_staging_{named}"} if named and f"DESTINATION__{layout}" not in os.environ else {}
+        layout = "DESTINATION__STAGING_DATASET_NAME_LAYOUT"  # a layout the user set wins
+        env = {layout: f"%s_staging_{named}"} if named and layout not in os.environ else {}
         with environment(env):
             yield
 

@@ -288,3 +288,8 @@ def login_limiter(windows: Sequence[Window], clock: Clock, login: Sequence[str],
         if limiter is None:
             limiter = _shared[key] = RateLimiter(windows, clock, account=tuple(login))
         return limiter
+
+
+def forget_limiters() -> None:
+    with _shared_lock:
+        _shared.clear()

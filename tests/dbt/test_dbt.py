@@ -150,7 +150,7 @@ def umami_only(loaded: Loaded, tmp_path_factory: pytest.TempPathFactory) -> tupl
     with duckdb.connect(str(database)) as connection:
         connection.execute(
             "insert into umami.website_stats select website_id, day, timezone, pageviews + 1000, visitors, visits, "
-            "bounces, totaltime, '1000000000.1' from umami.website_stats"
+            "bounces, totaltime, '1000000000.1', account from umami.website_stats"
         )
     return database, run_dbt("build", database_path=database)
 

@@ -4,6 +4,7 @@ an `account` column that is part of every key; tables loaded before accounts exi
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 import uuid
@@ -182,12 +183,12 @@ def test_accounts_load_into_postgres_at_the_same_time(simulators: dict[str, Pirs
                 "--dataset",
                 dataset,
             ],
-            env={**__import__("os").environ, **env},
+            env={**os.environ, **env},
             cwd=str(ROOT),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for name in ACCOUNTS
     ]
     outcomes = [process.communicate(timeout=300) for process in processes]
@@ -196,7 +197,7 @@ def test_accounts_load_into_postgres_at_the_same_time(simulators: dict[str, Pirs
     connection = psycopg2.connect(url)
     try:
         with connection.cursor() as cursor:
-            for (out, err), process in zip(outcomes, processes, strict=True):
+            for (_, err), process in zip(outcomes, processes, strict=True):
                 assert process.returncode == 0, err[-3000:]
             for name, simulator in simulators.items():
                 cursor.execute(f'select domain_id, day, visitors from "{dataset}".visitors where account = %s', [name])
@@ -256,12 +257,12 @@ def test_two_webtrekk_accounts_of_one_login_share_its_limits(tmp_path: Path) -> 
                     "--database",
                     str(tmp_path / f"{name}.duckdb"),
                 ],
-                env={**__import__("os").environ, **env},
+                env={**os.environ, **env},
                 cwd=str(ROOT),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             for name in ("shop", "staging")
         ]
         outcomes = [process.communicate(timeout=300) for process in processes]
