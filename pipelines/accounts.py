@@ -74,7 +74,8 @@ class AccountStamp(ItemTransform[Any, Any]):
         if isinstance(item, pa.Table):
             if ACCOUNT_COLUMN in item.column_names:
                 item = item.drop_columns([ACCOUNT_COLUMN])
-            return item.append_column(ACCOUNT_COLUMN, pa.array([self.account] * item.num_rows, pa.string()))
+            field = pa.field(ACCOUNT_COLUMN, pa.string(), nullable=False)  # as its column hint says
+            return item.append_column(field, pa.array([self.account] * item.num_rows, pa.string()))
         if isinstance(item, list):
             return [self.stamp(row) for row in item]
         if isinstance(item, dict):
