@@ -33,7 +33,7 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "pipelines" / "airflow" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # the daily DAGs stay paused: only backfills run
         "AIRFLOW__CORE__PARALLELISM": str(parallel),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
         "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT": "300",
@@ -88,6 +88,8 @@ airflow = str(Path(sys.executable).parent / "airflow")
 began = time.monotonic()
 subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
 subprocess.run([airflow, "dags", "reserialize"], check=True, capture_output=True)
+for dag_id in ("clickhaul_pirsch_backfill", "clickhaul_webtrekk_backfill"):
+    subprocess.run([airflow, "dags", "unpause", dag_id], check=True, capture_output=True)
 from pipelines.airflow import ensure_pools  # noqa: E402
 
 pools = ensure_pools(["pirsch", "webtrekk"], parallel)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow.test_airflow import AIRFLOW_PYTHON
+from tests.airflow.test_airflow import AIRFLOW_PYTHON, airflow_pythonpath
 from tests.support import ROOT, postgres_url, required
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def test_many_accounts_backfill_on_airflow_exactly(tmp_path: Path, databases: tu
     if not AIRFLOW_PYTHON.exists():
         required(f"no Airflow environment at {AIRFLOW_PYTHON} (create it as .ci/run does)")
     metadata, destination = databases
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("CLICKHAUL_AIRFLOW_PYTHONPATH", "")) if p)
+    path = airflow_pythonpath()
     completed = subprocess.run(
         [str(AIRFLOW_PYTHON), str(ROOT / "tests" / "airflow" / "airflow_scale.py"), str(tmp_path), metadata,
          destination, str(PARALLEL)],
