@@ -99,9 +99,17 @@ def table_watermarks(state: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def pipeline_status(
-    spec: VendorSpec, pipeline_name: str | None = None, pipelines_dir: str | None = None, database: str | None = None
+    spec: VendorSpec,
+    pipeline_name: str | None = None,
+    pipelines_dir: str | None = None,
+    database: str | None = None,
+    account: str | None = None,
 ) -> PipelineStatus:
-    name = pipeline_name or f"clickhaul_{spec.name}"
+    """`account`: one of the vendor's accounts, whose pipeline is `<pipeline>__<account>` in the same warehouse."""
+    from .runner import account_pipeline_name
+
+    base = pipeline_name or f"clickhaul_{spec.name}"
+    name = account_pipeline_name(base, account or "default")
     directory = Path(pipelines_dir or get_dlt_pipelines_dir()) / name
     status = PipelineStatus(spec.name, name, exists=(directory / "state.json").exists(), state=str(directory))
     if not status.exists:
@@ -115,7 +123,7 @@ def pipeline_status(
     pipeline = dlt.attach(pipeline_name=name, pipelines_dir=str(directory.parent))
     status.watermarks = table_watermarks(dict(pipeline.state))
     kind = pipeline.destination.destination_name if pipeline.destination else "duckdb"
-    warehouse = resolve_warehouse(name, database=database, destination=kind, pipelines_dir=pipelines_dir)
+    warehouse = resolve_warehouse(base, database=database, destination=kind, pipelines_dir=pipelines_dir)
     status.warehouse = warehouse.describe()
     try:
         status.rows = table_rows(warehouse, pipeline)

@@ -110,6 +110,12 @@ def test_every_account_lands_in_the_same_tables_with_its_own_pipeline(
             assert domains == (2,)
         assert connection.execute("select count(*) from pirsch.visitors").fetchone() == (3 * len(DAYS) * 2,)
 
+    status = run_cli("status", "pirsch", env=env, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    for name in ACCOUNTS:
+        assert f"pirsch (pipeline clickhaul_pirsch__{name}, state in" in status.stdout
+    assert "last success: never" not in status.stdout and status.stdout.count(str(tmp_path / "clickhaul_pirsch")) == 3
+
     # one account alone: only its vendor is asked, and a replace-table run replaces that account's rows only
     asked = {name: simulator.count("/statistics/") for name, simulator in simulators.items()}
     again = cli_run("--account", "client_b", env=env, cwd=tmp_path)
