@@ -544,6 +544,12 @@ def _run_vendor(
     full_refresh: bool,
     dbt: bool,
 ) -> RunSummary:
+    if full_refresh and current_account():
+        raise ConfigError(
+            f"--full-refresh with account {current_account()!r} would drop the {spec.name} tables every account "
+            "shares: reload the account's rows with --start/--end instead (the merge replaces them), or delete "
+            "them first with `delete from <dataset>.<table> where account = '...'`; nothing was dropped"
+        )
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
         end.isoformat() if isinstance(end, dt.date) else end,

@@ -287,3 +287,12 @@ def test_two_webtrekk_accounts_of_one_login_share_its_limits(tmp_path: Path) -> 
                         [day, name],
                     ).fetchall()
                     assert sorted(row[0] for row in rows) == sorted(row.cells[0] for row in truth)
+
+
+def test_full_refresh_of_a_named_account_refuses_to_drop_the_shared_tables(tmp_path: Path) -> None:
+    env = {"DLT_DATA_DIR": str(tmp_path / "dlt"), "SOURCES__PIRSCH__ACCOUNTS__CLIENT_A__CLIENT_ID": "a",
+           "SOURCES__PIRSCH__ACCOUNTS__CLIENT_A__CLIENT_SECRET": "s"}  # fmt: skip
+    result = run_cli("run", "pirsch", "--full-refresh", "--yes", "--progress", "off", env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "--full-refresh with account 'client_a' would drop the pirsch tables every account shares" in result.stderr
+    assert not (tmp_path / "clickhaul_pirsch.duckdb").exists()
