@@ -1,6 +1,6 @@
 """Matomo tracking destination: rows of any table become Matomo hits, sent with bulk tracking, each hit once.
 
-Two ways in, one engine (`sender.Pusher`):
+Two ways in, one engine (`destinations.common.push.Pusher`, with Matomo as its target in `sender`):
 - `push_table(database, "dataset.table", ...)`, behind `clickhaul push matomo`: reads a DuckDB table in chunks;
   the ledger and `matomo_rejected` live in that same database file (schema `matomo`);
 - `matomo(...)`, a `@dlt.destination`: `pipeline.run(rows, destination=matomo())`; the ledger lives in the DuckDB
@@ -35,9 +35,9 @@ from sources.common.http import RetryPolicy
 from sources.common.tables import TableRows, WarehouseTables, split_table
 
 from .client import MatomoTracker
-from .ledger import Ledger
+from .ledger import TABLES, Ledger
 from .mappings import MAPPINGS, RowMapping, check_columns, mapping
-from .sender import Pusher, PushOptions, PushSummary
+from .sender import MatomoOptions, Pusher, PushSummary
 from .settings import (
     BUILD_PIECE_ROWS,
     DEFAULT_BATCH_SIZE,
@@ -92,8 +92,8 @@ class MatomoConfig(VendorConfig):
         if self.reconcile_delay < 0:
             raise ConfigError(f"{self.key('reconcile_delay')} must be zero or more, not {self.reconcile_delay}")
 
-    def options(self) -> PushOptions:
-        return PushOptions(
+    def options(self) -> MatomoOptions:
+        return MatomoOptions(
             self.tracking_url,
             self.token_auth,
             self.idsite,
@@ -195,7 +195,7 @@ def push_table(
         order += [c for c in keys if c not in order]
         tracker = config.tracker(retry)
         try:
-            ledger = Ledger(connection, config.tracking_url, new_load_id())
+            ledger = Ledger(connection, config.tracking_url, new_load_id(), TABLES)
             if config.token_auth:
                 tracker.validate_token()
                 if not force and not ledger.knows(table):
@@ -305,7 +305,7 @@ def push_items(
     check_columns(row_mapping, columns, table_name)
     tracker = config.tracker()
     try:
-        with Ledger.open(ledger_database, config.tracking_url, new_load_id()) as ledger:
+        with Ledger.open(ledger_database, config.tracking_url, new_load_id(), TABLES) as ledger:
             summary = Pusher(options, tracker, ledger).push(
                 source,
                 row_mapping,
