@@ -102,7 +102,7 @@ class Target(Protocol):
 
     @property
     def vendor(self) -> str:
-        """"matomo", "umami", "pirsch": names logs, summaries and the ledger's schema."""
+        """ "matomo", "umami", "pirsch": names logs, summaries and the ledger's schema."""
 
     @property
     def url(self) -> str:

@@ -11,7 +11,6 @@ DEFAULT_WORKERS = 4  # a real Matomo on 2 cores peaks at 2-4 parallel senders (A
 MAX_WORKERS = 64
 DEFAULT_TIMEOUT_SECONDS = 120.0  # 1,000 hits in one bulk take ~2 s on a real server; leave room for load
 READ_CHUNK_ROWS = 5_000  # rows read from the table at once: memory stays bounded however large it is
-BUILD_PIECE_ROWS = 1_000  # rows turned into hits at once: the first batch goes out after 1,000 rows, not 5,000
 
 # Retrying a failed batch: a rolled-back bulk (deadlock on a fresh site) is worth retrying within seconds.
 RETRY_ATTEMPTS = 6
