@@ -70,3 +70,41 @@ def push_table_rows(
         return pusher.push(chunks, row_mapping, table, key_columns=keys, total_rows=rows.total)
     finally:
         connection.close()
+
+
+def push_mapped(
+    database: str | Path,
+    table: str,
+    *,
+    target: Any,
+    tables: LedgerTables,
+    options: PushOptions,
+    mapping_name: str = "default",
+    key_columns: Sequence[str] | None = None,
+    rows: TableRows | None = None,
+    chunk_rows: int = READ_CHUNK_ROWS,
+    now: Any = wall_time,
+    before: Callable[[Ledger, TableRows], None] | None = None,
+) -> PushSummary:
+    """`push_table_rows` with a mapping of clickhaul's hit vocabulary (`destinations.matomo.mappings`: the Tracking
+    API names every destination reads), the target closed afterwards."""
+    from destinations.matomo.mappings import check_columns, mapping
+
+    try:
+        return push_table_rows(
+            database,
+            table,
+            target=target,
+            tables=tables,
+            row_mapping=mapping(mapping_name),
+            options=options,
+            check_columns=check_columns,
+            key_columns=key_columns,
+            rows=rows,
+            chunk_rows=chunk_rows,
+            now=now,
+            before=before,
+        )
+    finally:
+        target.close()
+        target.reader.close()

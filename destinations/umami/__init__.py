@@ -23,8 +23,7 @@ from dlt.common.typing import TSecretStrValue
 
 from destinations.common.ledger import Ledger, LedgerTables
 from destinations.common.push import PushOptions, PushSummary
-from destinations.common.table import READ_CHUNK_ROWS, push_table_rows
-from destinations.matomo.mappings import check_columns, mapping
+from destinations.common.table import READ_CHUNK_ROWS, push_mapped
 from sources.common.clock import wall_time
 from sources.common.config import VendorConfig, check_base_url
 from sources.common.errors import ConfigError
@@ -172,31 +171,16 @@ def push_table(
     """Send every row of `table` (DATASET.TABLE) that Umami has not acknowledged; the ledger lives in the DuckDB
     file `database`, the rows come from `rows` (the table read from any warehouse), else from that same file."""
     config = config or resolve_config()
-    row_mapping = mapping(mapping_name)
     target = config.target(retry)
     versions: list[str] = []
 
     def before(ledger: Ledger, table_rows: TableRows) -> None:
         versions.append(check_website(target))
 
-    try:
-        summary = push_table_rows(
-            database,
-            table,
-            target=target,
-            tables=TABLES,
-            row_mapping=row_mapping,
-            options=config.options(),
-            check_columns=check_columns,
-            key_columns=key_columns,
-            rows=rows,
-            chunk_rows=chunk_rows,
-            now=now,
-            before=before,
-        )
-    finally:
-        target.close()
-        target.reader.close()
+    summary = push_mapped(
+        database, table, target=target, tables=TABLES, options=config.options(), mapping_name=mapping_name,
+        key_columns=key_columns, rows=rows, chunk_rows=chunk_rows, now=now, before=before,
+    )  # fmt: skip
     if versions and versions[0] == "2" and summary.backdated:
         summary.notes.append(
             "Umami 2: back-dated hits count on their own days in stats, page views and events, but their sessions "
