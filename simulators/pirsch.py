@@ -726,7 +726,7 @@ class PirschSimulator(SimulatorServer):
             return error(400, "request body is not valid JSON")
         if not isinstance(body, list):
             return error(400, "expected a list of hits")
-        hosts = {str(domain["hostname"]): str(domain["id"]) for domain in self.domain_list()}
+        hosts = {str(domain["hostname"]).removeprefix("www."): str(domain["id"]) for domain in self.domain_list()}
         now = self.clock()
         kept: dict[str, list[SentHit]] = defaultdict(list)
         for index, item in enumerate(body):
