@@ -120,3 +120,91 @@ def test_pairs_that_cannot_move_say_why(tmp_path: Path) -> None:
     for source, words in (("webtrekk", "aggregates"), ("matomo", "Matomo source"), ("pirsch", "not a supported")):
         with pytest.raises(ConfigError, match=words):
             run_migrate(source, "umami", today_utc(), today_utc(), database=tmp_path / "x.duckdb", workdir=tmp_path)
+
+
+def test_opentracker_to_matomo_reconciles_exactly(tmp_path: Path) -> None:
+    from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
+
+    first, last = today_utc() - dt.timedelta(days=3), today_utc() - dt.timedelta(days=2)
+    with opentracker() as ot, MatomoSimulator() as matomo:
+        env = {
+            **opentracker_plan(ot).env,
+            "DESTINATION__MATOMO__TRACKING_URL": f"{matomo.url}/matomo.php",
+            "DESTINATION__MATOMO__TOKEN_AUTH": DEMO_SUPERUSER_TOKEN,
+            "DESTINATION__MATOMO__IDSITE": "1",
+            "DESTINATION__MATOMO__RECONCILE_DELAY": "0",
+        }
+        _, _, migration, again = migrate_twice("opentracker", "matomo", env, tmp_path, first, last)
+    print(migration.render())
+    assert migration.push.tracked > 0 and migration.unexplained == 0, migration.render()
+    assert again.push.sent == 0 and again.unexplained == 0
+
+
+def test_umami_to_matomo_reconciles_exactly(tmp_path: Path) -> None:
+    from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
+
+    day = today_utc() - dt.timedelta(days=2)
+    umami = start(version="2")
+    try:
+        with MatomoSimulator() as matomo:
+            env = {
+                **umami_plan(umami).env,
+                "SOURCES__UMAMI__WEBSITE_IDS": umami.website_ids[0],
+                "SOURCES__UMAMI__TIMEZONE": "UTC",
+                "DESTINATION__MATOMO__TRACKING_URL": f"{matomo.url}/matomo.php",
+                "DESTINATION__MATOMO__TOKEN_AUTH": DEMO_SUPERUSER_TOKEN,
+                "DESTINATION__MATOMO__IDSITE": "1",
+                "DESTINATION__MATOMO__RECONCILE_DELAY": "0",
+            }
+            _, _, migration, again = migrate_twice("umami", "matomo", env, tmp_path, day, day)
+    finally:
+        umami.stop()
+    print(migration.render())
+    assert migration.unexplained == 0 and again.push.sent == 0, migration.render()
+    assert any(row[1] == "events" and row[5] > 0 for row in migration.rows)
+
+
+def _migrate(env: dict[str, str], database: str, workdir: str, first: dt.date, last: dt.date) -> None:
+    with environment(env):
+        run_migrate("opentracker", "umami", first, last, database=Path(database), workdir=Path(workdir))
+
+
+def test_a_migration_killed_mid_push_resumes_without_losing_or_doubling(tmp_path: Path) -> None:
+    import collections
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    first, last = today_utc() - dt.timedelta(days=3), today_utc() - dt.timedelta(days=2)
+    data = OpentrackerData(sites=(SITE,), sessions_per_day=(300, 400), days=6, max_hours_per_page=1)
+    with OpentrackerSimulator(data) as ot:
+        umami = start(version="3")
+        try:
+            website = new_website(umami, SITE)
+            env = {**opentracker_plan(ot).env, **umami_env(umami, website), **FAST_RETRY_ENV,
+                   "DLT_DATA_DIR": str(tmp_path / "dlt"), "DESTINATION__UMAMI__BATCH_SIZE": "20"}  # fmt: skip
+            database = tmp_path / "clickhaul_opentracker.duckdb"
+            process = multiprocessing.get_context("fork").Process(
+                target=_migrate, args=(env, str(database), str(tmp_path), first, last), daemon=True
+            )
+            process.start()
+            deadline = time.monotonic() + 120
+            while umami.count("/api/send", method="POST") < 300:
+                assert process.is_alive() and time.monotonic() < deadline
+                time.sleep(0.002)
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(timeout=30)
+            sent_before = umami.count("/api/send", method="POST")
+            with environment(env):
+                migration = run_migrate("opentracker", "umami", first, last, database=database, workdir=tmp_path)
+            sessions = umami.traffic.sent_sessions(website)
+            counted = collections.Counter((s.id, e.created, e.path) for s in sessions for e in s.events)
+        finally:
+            umami.stop()
+    print(migration.render())
+    assert not migration.loaded  # the killed run had loaded Opentracker already
+    assert migration.push.recovered_batches > 0 and migration.push.already_acknowledged > 0
+    assert max(counted.values()) == 1  # nothing doubled
+    assert migration.unexplained == 0, migration.render()  # nothing lost: every expected hit is in Umami
+    assert sent_before < umami.count("/api/send", method="POST") or migration.push.sent == 0
