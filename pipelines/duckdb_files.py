@@ -8,12 +8,16 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dlt
 import duckdb
 
 from sources.common.errors import ClickhaulError
+
+from .dlt_files import config_value
+
+if TYPE_CHECKING:
+    import dlt
 
 log = logging.getLogger("clickhaul.duckdb")
 
@@ -24,7 +28,7 @@ _PID = re.compile(r"PID (\d+)")
 
 def lock_timeout() -> float:
     """Config `clickhaul.lock_timeout` (env CLICKHAUL__LOCK_TIMEOUT), seconds to wait for a locked file."""
-    value: Any = dlt.config.get("clickhaul.lock_timeout")
+    value: Any = config_value("clickhaul.lock_timeout")
     try:
         return DEFAULT_LOCK_TIMEOUT if value is None else float(value)
     except (TypeError, ValueError):
