@@ -94,6 +94,28 @@ def connect(path: Path, *, read_only: bool = False, timeout: float | None = None
             time.sleep(min(0.5, max(0.05, limit - waited)))
 
 
+class HeldOpen:
+    """The file kept open by this process through dlt's load step. dlt opens and closes a connection for each
+    load job, and the last close of a DuckDB file checkpoints it: a merge checkpointed the staging copy of every
+    table, then the merged table, then the emptied staging table. Held open, the file is checkpointed once, when
+    `close` lets go of it, with only the final tables to write. Measured on 100,000 Opentracker sessions:
+    the load step 2.6 -> 2.2 s of CPU, the new file 29 -> 15 MB."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.connection: duckdb.DuckDBPyConnection | None = None
+
+    def open(self) -> None:
+        """Waits (bounded) while another process holds the file, as every command does."""
+        self.close()
+        self.connection = connect(self.path)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            connection.close()
+
+
 def wait_for_lock(path: Path, timeout: float | None = None, *, read_only: bool = False) -> None:
     """Block until the file can be opened (bounded), so a command does not die on a reader's lock."""
     if path.exists():
