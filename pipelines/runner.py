@@ -578,7 +578,6 @@ def render_phases(summary: RunSummary) -> str:
     return f"{phases}; requests on the wire {summary.request_seconds:.2f} s"
 
 
-
 def build_marts(pipeline: dlt.Pipeline) -> str:
     """`--dbt`: the dbt package's staging models and marts, on the destination just loaded."""
     from .dbt_runner import pipeline_target, run_dbt
