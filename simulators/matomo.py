@@ -1063,7 +1063,9 @@ def event_rows(events: list[tuple[Visit, StoredHit]], names: tuple[str, ...]) ->
 
 def truncated(rows: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]:
     """Sorted by visits; beyond `max_rows` the rest becomes one "Others" row of summed counts, as Matomo archives."""
-    ordered = sorted(rows, key=lambda row: (-int(row.get("nb_visits") or row.get("entry_nb_visits") or 0), row["label"]))
+    ordered = sorted(
+        rows, key=lambda row: (-int(row.get("nb_visits") or row.get("entry_nb_visits") or 0), row["label"])
+    )
     if len(ordered) <= max_rows:
         return ordered
     kept, rest = ordered[: max_rows - 1], ordered[max_rows - 1 :]

@@ -374,7 +374,10 @@ def visits_resource(
     # Both tables' pages carry their own hints: a table variant would also take the resource's columns.
     visits_hints, actions_hints = (
         make_hints(
-            table_name=name, write_disposition="merge", primary_key=list(spec.primary_key), columns=newest_first(spec, newest)
+            table_name=name,
+            write_disposition="merge",
+            primary_key=list(spec.primary_key),
+            columns=newest_first(spec, newest),
         )
         for name, spec, newest in (("visits", VISITS, VISITS_NEWEST), ("actions", ACTIONS, ACTIONS_NEWEST))
     )

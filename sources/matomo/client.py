@@ -108,7 +108,9 @@ class MatomoReader:
         return str(answer.get("value") if isinstance(answer, dict) else answer)
 
     def sites(self) -> list[dict[str, Any]]:
-        return [site for site in self.call("SitesManager.getSitesWithAtLeastViewAccess") or [] if isinstance(site, dict)]
+        return [
+            site for site in self.call("SitesManager.getSitesWithAtLeastViewAccess") or [] if isinstance(site, dict)
+        ]
 
     def goals(self, site: int) -> list[dict[str, Any]]:
         answer = self.call("Goals.getGoals", idSite=site)

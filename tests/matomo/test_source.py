@@ -4,7 +4,6 @@ across window edges, runs, back-dated hits and offset pages that shift while rea
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ import pytest
 from simulators.matomo import DEMO_VIEW_TOKEN, MatomoSimulator
 from sources.common.clock import wall_time
 from tests.support import Loader
-from tests.support.matomo import hit, track
+from tests.support.matomo import hit, invalidate, track
 
 TZ = "America/New_York"
 
@@ -93,3 +92,223 @@ def test_visits_and_actions_equal_what_matomo_holds(simulator: MatomoSimulator, 
     assert kinds == [(["action", "action", "event", "action"], [None, None, 2.0, None])]
     assert loader.query("select count(*) from matomo.sites") == [(2,)]
     assert loader.query("select timezone from matomo.sites where site_id = 1") == [(TZ,)]
+
+
+def test_offset_pages_that_shift_while_reading_lose_and_double_nothing(
+    simulator: MatomoSimulator, tmp_path: Path
+) -> None:
+    """Pages of 7 visits, newest first: while the second page is asked, 5 new visits arrive (pushing the rest down)
+    and the oldest visit continues (jumping to the top, out of the pages still to come)."""
+    day = local_day(wall_time(), "UTC") - dt.timedelta(days=1)
+    noon = dt.datetime.combine(day, dt.time(12), dt.UTC).timestamp()
+    track(simulator, [hit(2, n, noon - n * 300, f"https://site2.example/p/{n}") for n in range(30)])
+    oldest = min((visit for visit in simulator.visits if visit.site == 2), key=lambda visit: visit.last)
+    inserted = []
+
+    def meanwhile(method: str, params: dict[str, str]) -> None:
+        if method == "Live.getLastVisitsDetails" and params.get("filter_offset") == "7" and not inserted:
+            inserted.append(True)
+            track(simulator, [hit(2, 500 + n, noon + 3600 + n, "https://site2.example/new") for n in range(5)])
+            track(simulator, [hit(2, int(oldest.visitor_id, 16), oldest.last + 600, "https://site2.example/more")])
+
+    simulator.before_reporting = meanwhile
+    loader = loader_for(simulator, tmp_path, SOURCES__MATOMO__PAGE_SIZE="7", SOURCES__MATOMO__SITE_IDS="2")
+    loader.run(day, day, resources="visits")
+    assert inserted
+    assert loaded(loader, 2) == truth(simulator, 2)
+    assert len(truth(simulator, 2)) == 35
+    assert loaded(loader, 2)[oldest.idvisit][0] == 2  # the continued visit, read again with its new action
+
+
+def test_visits_that_continue_and_span_midnight_are_exact_across_runs(
+    simulator: MatomoSimulator, tmp_path: Path
+) -> None:
+    now = wall_time()
+    zone = ZoneInfo(TZ)
+    today = local_day(now)
+    midnight = dt.datetime.combine(today - dt.timedelta(days=2), dt.time(), zone).timestamp()
+    # a visit across the midnight that starts day -2 (local), and one still going on now
+    track(
+        simulator,
+        [hit(1, 7, midnight - 600, "https://site1.example/"), hit(1, 7, midnight + 300, "https://site1.example/a")],
+    )
+    track(simulator, [hit(1, 8, now - 1200, "https://site1.example/"), hit(1, 8, now - 900, "https://site1.example/b")])
+    loader = loader_for(simulator, tmp_path, SOURCES__MATOMO__START_DATE=(today - dt.timedelta(days=5)).isoformat())
+    loader.run()
+    assert loaded(loader, 1) == truth(simulator, 1)
+    spanning = loader.query(
+        "select v.day, list(a.day order by a.position) from matomo.visits v join matomo.actions a "
+        "using (site_id, id_visit) where v.visitor_id = ? group by v.day",
+        [f"{7:016x}"],
+    )
+    assert spanning == [(today - dt.timedelta(days=2), [today - dt.timedelta(days=3), today - dt.timedelta(days=2)])]
+    # the open visit continues; the next run re-reads it whole
+    track(simulator, [hit(1, 8, now - 300, "https://site1.example/c")])
+    loader.run()
+    assert loaded(loader, 1) == truth(simulator, 1)
+    assert loaded(loader, 1)[max(truth(simulator, 1))][0] == 3
+    assert loader.count("visits") == 2 and loader.count("actions") == 5
+
+
+def test_backdated_visits_beyond_the_lookback_are_found_by_the_next_run(
+    simulator: MatomoSimulator, tmp_path: Path
+) -> None:
+    now = wall_time()
+    today = local_day(now)
+    seed_days(simulator, 1, 1, 3, now)
+    loader = loader_for(
+        simulator,
+        tmp_path,
+        SOURCES__MATOMO__START_DATE=(today - dt.timedelta(days=10)).isoformat(),
+        SOURCES__MATOMO__SITE_IDS="1",
+    )
+    loader.run()
+    before = loader.query(
+        "select nb_visits from matomo.visits_summary where site_id = 1 and day = ?", [today - dt.timedelta(days=6)]
+    )
+    assert before == [(0,)]
+    # a push of day -6 (local noon) arrives, then its archive is invalidated, as `clickhaul push matomo` does
+    noon = dt.datetime.combine(today - dt.timedelta(days=6), dt.time(12), ZoneInfo(TZ)).timestamp()
+    old_day = today - dt.timedelta(days=6)
+    track(simulator, [hit(1, 900 + n, noon + n * 60, "https://site1.example/old") for n in range(4)])
+    loader.run()
+    assert loaded(loader, 1) == truth(simulator, 1)
+    summary = "select nb_visits, is_final from matomo.visits_summary where site_id = 1 and day = ?"
+    pages = "select sum(nb_hits) from matomo.pages where site_id = 1 and day = ?"
+    # the archive of day -6 was built before the hits came: stale until invalidated, so not final, read again
+    assert loader.query(summary, [old_day]) == [(0, False)]
+    invalidate(simulator, 1, [old_day])
+    loader.run()
+    assert loader.query(summary, [old_day]) == [(4, True)]
+    assert loader.query(pages, [old_day]) == [(4,)]
+    # final now: the next run leaves that day alone
+    dates: list[str] = []
+    simulator.before_reporting = lambda method, params: dates.append(params.get("date", ""))
+    loader.run()
+    assert dates and not any(old_day.isoformat() in date for date in dates)
+
+
+REPORT_METHODS = {
+    "pages": "Actions.getPageUrls",
+    "entry_pages": "Actions.getEntryPageUrls",
+    "exit_pages": "Actions.getExitPageUrls",
+    "devices": "DevicesDetection.getType",
+    "countries": "UserCountry.getCountry",
+}
+
+
+def test_daily_reports_equal_matomos_archives(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    now = wall_time()
+    seed_days(simulator, 1, 3, 6, now)
+    track(simulator, [hit(1, 77, now - 7200, "https://site1.example/in", urlref="https://news.example/story")])
+    loader = loader_for(simulator, tmp_path, SOURCES__MATOMO__SITE_IDS="1")
+    first, last = local_day(now - 3 * 86400), local_day(now)
+    loader.run(first, last)
+    for offset in range((last - first).days + 1):
+        day = first + dt.timedelta(days=offset)
+        archive = simulator.archive(1, day).reports
+        summary = archive["VisitsSummary.get"] or {}
+        row = loader.query(
+            "select nb_visits, nb_actions, sum_visit_length, bounce_rate from matomo.visits_summary "
+            "where site_id = 1 and day = ?",
+            [day],
+        )
+        expected_rate = int(summary["bounce_rate"].rstrip("%")) / 100 if summary else None
+        assert row == [
+            (
+                summary.get("nb_visits", 0),
+                summary.get("nb_actions", 0),
+                summary.get("sum_visit_length", 0),
+                expected_rate,
+            )
+        ], day
+        for table, method in REPORT_METHODS.items():
+            count_column = (
+                "nb_hits" if table == "pages" else f"{table.split('_')[0]}_nb_visits" if "_" in table else "nb_visits"
+            )
+            rows = loader.query(
+                f"select label, {count_column} from matomo.{table} where site_id = 1 and day = ?", [day]
+            )
+            expected = [(r["label"], int(r[count_column])) for r in archive[method]]
+            assert sorted(rows) == sorted(expected), (table, day)
+        events = loader.query(
+            "select dimension, label, nb_events from matomo.events where site_id = 1 and day = ?", [day]
+        )
+        expected_events = [
+            (dimension, r["label"], r["nb_events"])
+            for dimension, method in (
+                ("category", "Events.getCategory"),
+                ("action", "Events.getAction"),
+                ("name", "Events.getName"),
+            )
+            for r in archive[method]
+        ]
+        assert sorted(events) == sorted(expected_events)
+    referrers = loader.query("select referrer_type, label, nb_visits from matomo.referrers where day = ?", [last])
+    assert (3, "news.example", 1) in referrers
+    paths = loader.query("select path, url from matomo.pages where day = ? and label = '/p/1'", [last])
+    assert paths == [("/p/1", "https://site1.example/p/1")]
+
+
+def test_truncated_reports_are_flagged(tmp_path: Path) -> None:
+    with MatomoSimulator(sites=(1,), report_max_rows=3) as simulator:
+        now = wall_time()
+        seed_days(simulator, 1, 0, 8, now)
+        loader = loader_for(simulator, tmp_path)
+        day = local_day(now, "UTC")
+        loader.run(day, day, resources="pages,visits_summary")
+        rows = loader.query("select label, is_truncated from matomo.pages order by nb_visits desc, label")
+        assert len(rows) == 3 and ("Others", True) in rows and all(flag for _, flag in rows)
+        assert loader.query("select nb_visits from matomo.visits_summary") == [(8,)]
+
+
+def test_today_and_yesterday_are_read_again_until_final(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    simulator.today_archive_ttl = 0.0  # a Matomo whose today-archive is rebuilt on every request
+    now = wall_time()
+    today = local_day(now)
+    loader = loader_for(
+        simulator, tmp_path, SOURCES__MATOMO__START_DATE=today.isoformat(), SOURCES__MATOMO__LOOKBACK_DAYS="0"
+    )
+    track(simulator, [hit(1, 1, now - 600, "https://site1.example/")])
+    loader.run()
+    query = "select nb_visits, is_final from matomo.visits_summary where site_id = 1 and day = ?"
+    assert loader.query(query, [today]) == [(1, False)]
+    track(simulator, [hit(1, 2, now - 300, "https://site1.example/")])
+    loader.run()
+    assert loader.query(query, [today]) == [(2, False)]
+
+
+def test_a_wrong_token_is_one_clear_line(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    from sources.common.errors import AuthError
+
+    loader = loader_for(simulator, tmp_path, SOURCES__MATOMO__TOKEN_AUTH="f" * 32)
+    day = local_day(wall_time())
+    with pytest.raises(AuthError) as caught:
+        loader.run(day, day)
+    message = str(caught.value)
+    assert "sources.matomo.token_auth" in message and "SOURCES__MATOMO__TOKEN_AUTH" in message
+    assert "\n" not in message and "f" * 32 not in message and "<html" not in message.lower()
+
+
+def test_unknown_site_ids_are_refused_before_any_data_request(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    from sources.common.errors import ConfigError
+
+    methods: list[str] = []
+    simulator.before_reporting = lambda method, params: methods.append(method)
+    loader = loader_for(simulator, tmp_path, SOURCES__MATOMO__SITE_IDS="1,7")
+    day = local_day(wall_time())
+    with pytest.raises(ConfigError, match=r"unknown matomo site id 7 .*can view 1, 2"):
+        loader.run(day, day)
+    assert methods == ["SitesManager.getSitesWithAtLeastViewAccess"]
+    assert not loader.database.exists() or "visits" not in loader.tables()
+
+
+def test_errors_in_http_200_bodies_are_typed_with_matomos_message(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    from sources.matomo.client import MatomoApiError, MatomoReader
+
+    reader = MatomoReader(simulator.url, DEMO_VIEW_TOKEN)
+    with pytest.raises(MatomoApiError, match="An unexpected website was found in the request"):
+        reader.report("VisitsSummary.get", 99, dt.date(2026, 1, 1))
+    with pytest.raises(MatomoApiError) as caught:
+        reader.call("Nope.nothing")
+    assert caught.value.plugin_missing and caught.value.name == "Nope.nothing"

@@ -70,3 +70,18 @@ def track(simulator: MatomoSimulator, hits: list[dict[str, str]]) -> None:
         f"{simulator.url}/matomo.php", json={"requests": hits, "token_auth": DEMO_SUPERUSER_TOKEN}, timeout=30
     ).json()
     assert answer["tracked"] == len(hits), answer
+
+
+def invalidate(simulator: MatomoSimulator, site: int, days: list[Any]) -> None:
+    """What a push does after back-dated hits: CoreAdminHome.invalidateArchivedReports for their days."""
+    import httpx
+
+    body = {
+        "module": "API",
+        "format": "json",
+        "method": "CoreAdminHome.invalidateArchivedReports",
+        "idSites": str(site),
+        "dates": ",".join(str(day) for day in days),
+        "token_auth": DEMO_SUPERUSER_TOKEN,
+    }
+    assert httpx.post(f"{simulator.url}/index.php", data=body, timeout=30).json()[0].startswith("Success")
