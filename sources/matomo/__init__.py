@@ -408,7 +408,7 @@ def visits_resource(
         for plan in plans:
             plan.complete()
 
-    return days.merge_resource(load, "visits", parallelized=True)
+    return days.merge_resource(load, "visits", VISITS.primary_key, parallelized=True)
 
 
 # -- daily reports ------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ across window edges, runs, back-dated hits and offset pages that shift while rea
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -48,7 +49,7 @@ def loaded(loader: Loader, site: int) -> dict[int, tuple[int, int]]:
 
 
 @pytest.fixture
-def simulator() -> MatomoSimulator:
+def simulator() -> Iterator[MatomoSimulator]:
     with MatomoSimulator(sites=(1, 2), timezones={1: TZ, 2: "UTC"}) as server:
         yield server  # type: ignore[misc]
 
@@ -103,7 +104,7 @@ def test_offset_pages_that_shift_while_reading_lose_and_double_nothing(
     noon = dt.datetime.combine(day, dt.time(12), dt.UTC).timestamp()
     track(simulator, [hit(2, n, noon - n * 300, f"https://site2.example/p/{n}") for n in range(30)])
     oldest = min((visit for visit in simulator.visits if visit.site == 2), key=lambda visit: visit.last)
-    inserted = []
+    inserted: list[bool] = []
 
     def meanwhile(method: str, params: dict[str, str]) -> None:
         if method == "Live.getLastVisitsDetails" and params.get("filter_offset") == "7" and not inserted:
