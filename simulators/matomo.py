@@ -40,12 +40,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, json_response
 from sources.common.clock import wall_time
+
+if TYPE_CHECKING:
+    from simulators.registry import DemoPlan
 
 DEMO_SUPERUSER_TOKEN = "c0ffee5a1d2b3c4d5e6f708192a3b4c5"
 DEMO_WRITE_TOKEN = "d15ea5e0a1b2c3d4e5f60718293a4b5c"
@@ -1117,3 +1120,23 @@ def parse_cdt(value: str) -> float | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def demo_plan(simulator: MatomoSimulator) -> DemoPlan:
+    """The Matomo source pointed at the simulator, over the days its stored hits cover (days of site 1's timezone)."""
+    from simulators.registry import DemoPlan
+
+    stored = simulator.stored()
+    zone = ZoneInfo(simulator.timezones.get(1, "UTC"))
+    days = [dt.datetime.fromtimestamp(hit.timestamp, zone).date() for hit in stored] or [
+        parse_day("today", simulator.clock())
+    ]
+    return DemoPlan(
+        env={
+            "SOURCES__MATOMO__BASE_URL": simulator.url,
+            "SOURCES__MATOMO__TOKEN_AUTH": DEMO_VIEW_TOKEN,
+            "SOURCES__MATOMO__SITE_IDS": "1",
+        },
+        start=min(days),
+        end=max(days),
+    )
