@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import random
 import re
 import threading
@@ -735,6 +736,48 @@ def _moment(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC)
 
 
+def hit_kind(params: dict[str, str]) -> str:
+    """The Live `type` a tracking request becomes: event, download, outlink, search, goal, ecommerceOrder, action."""
+    if params.get("e_c") and params.get("e_a"):
+        return "event"
+    if params.get("download"):
+        return "download"
+    if params.get("link"):
+        return "outlink"
+    if params.get("search"):
+        return "search"
+    if params.get("idgoal") == "0" and params.get("ec_id"):
+        return "ecommerceOrder"
+    if params.get("idgoal", "0") != "0":
+        return "goal"
+    return "action"
+
+
+def render_other(kind: str, hit: StoredHit, common: dict[str, Any], position: int) -> dict[str, Any]:
+    """Downloads, outlinks, site searches, goal conversions and ecommerce orders in `actionDetails` (Matomo 5's
+    field names; the icons and pretty strings are left out)."""
+    params = hit.params
+    action: dict[str, Any] = {"type": kind, **common}
+    if kind in ("download", "outlink"):
+        action |= {"url": params.get("download") or params.get("link"), "title": kind.title()}
+    elif kind == "search":
+        action |= {"siteSearchKeyword": params["search"], "siteSearchCategory": params.get("search_cat")}
+        action["siteSearchCount"] = int(params["search_count"]) if params.get("search_count") else None
+        action["title"] = "Site Search"
+    elif kind == "goal":
+        action |= {"goalName": f"Goal {params['idgoal']}", "goalId": int(params["idgoal"]), "goalPageId": None}
+        action["revenue"] = _php_number(float(params.get("revenue") or 0))
+    else:
+        items = [item for item in json.loads(params.get("ec_items") or "[]") if isinstance(item, list)]
+        action |= {"orderId": params["ec_id"], "revenue": _php_number(float(params.get("revenue") or 0))}
+        action["items"] = sum(int(item[4]) if len(item) > 4 else 1 for item in items)
+        action["itemDetails"] = [
+            {"itemSKU": item[0], "itemName": item[1] if len(item) > 1 else "", "price": item[3] if len(item) > 3 else 0}
+            for item in items
+        ]
+    return action | {"pageviewPosition": position, "timestamp": int(hit.timestamp)}
+
+
 def render_action(hit: StoredHit, position: int, time_spent: int) -> dict[str, Any]:
     """One entry of a visit's `actionDetails`, as Matomo 5's Actions and Events plugins write it."""
     params = hit.params
@@ -746,7 +789,10 @@ def render_action(hit: StoredHit, position: int, time_spent: int) -> dict[str, A
         "serverTimePretty": f"{moment:%b} {moment.day}, {moment:%Y %H:%M:%S}",
         "pageId": hit.sequence,
     }
-    if params.get("e_c") and params.get("e_a"):
+    kind = hit_kind(params)
+    if kind not in ("event", "action"):
+        return render_other(kind, hit, common, position)
+    if kind == "event":
         action: dict[str, Any] = {"type": "event", **common, "eventCategory": params["e_c"]}
         action["eventAction"] = params["e_a"]
         if params.get("e_n"):
@@ -804,7 +850,8 @@ def render_visit(visit: Visit, tz: str = "UTC") -> dict[str, Any]:
     first, last = _moment(visit.first).astimezone(zone), _moment(visit.last).astimezone(zone)
     referrer_type, referrer_type_name, referrer_name, referrer_url = referrer_of(visit)
     duration = visit.length
-    events = sum(1 for hit in visit.actions if hit.params.get("e_c"))
+    kinds = [hit_kind(hit.params) for hit in visit.actions]
+    events, searches = kinds.count("event"), kinds.count("search")
     return {
         "idSite": visit.site,
         "idVisit": visit.idvisit,
@@ -840,7 +887,7 @@ def render_visit(visit: Visit, tz: str = "UTC") -> dict[str, Any]:
         "secondsSinceLastEcommerceOrder": None,
         "visitDuration": duration,
         "visitDurationPretty": _pretty_seconds(duration),
-        "searches": 0,
+        "searches": searches,
         "actions": len(visit.actions),
         "interactions": len(visit.actions),
         "referrerType": referrer_type,
@@ -918,8 +965,8 @@ def build_reports(visits: list[Visit], day: dt.date, zone: ZoneInfo, max_rows: i
         for index, hit in enumerate(sorted(visit.actions, key=lambda hit: (hit.timestamp, hit.sequence)))
         if _moment(hit.timestamp).astimezone(zone).date() == day
     ]
-    pages = [(visit, hit, index) for visit, hit, index in on_day if not hit.params.get("e_c")]
-    events = [(visit, hit) for visit, hit, _ in on_day if hit.params.get("e_c") and hit.params.get("e_a")]
+    pages = [(visit, hit, index) for visit, hit, index in on_day if hit_kind(hit.params) == "action"]
+    events = [(visit, hit) for visit, hit, _ in on_day if hit_kind(hit.params) == "event"]
     reports: dict[str, Any] = {
         "VisitsSummary.get": summary_of(visits),
         "Actions.getPageUrls": truncated(page_rows(pages), max_rows),
@@ -1082,7 +1129,7 @@ def truncated(rows: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]
 
 def _page_hits(visit: Visit) -> list[StoredHit]:
     ordered = sorted(visit.actions, key=lambda hit: (hit.timestamp, hit.sequence))
-    return [hit for hit in ordered if not hit.params.get("e_c")]
+    return [hit for hit in ordered if hit_kind(hit.params) == "action"]
 
 
 def _first_page_url(visit: Visit) -> str | None:

@@ -313,3 +313,46 @@ def test_errors_in_http_200_bodies_are_typed_with_matomos_message(simulator: Mat
     with pytest.raises(MatomoApiError) as caught:
         reader.call("Nope.nothing")
     assert caught.value.plugin_missing and caught.value.name == "Nope.nothing"
+
+
+def test_every_kind_of_action_is_typed(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    now = wall_time() - 3600
+    base = "https://site2.example"
+    track(
+        simulator,
+        [
+            hit(2, 5, now, f"{base}/"),
+            hit(2, 5, now + 10, f"{base}/", download=f"{base}/file.pdf"),
+            hit(2, 5, now + 20, f"{base}/", link="https://other.example/"),
+            hit(2, 5, now + 30, f"{base}/search", search="shoes", search_cat="all", search_count=12),
+            hit(2, 5, now + 40, f"{base}/", e_c="video", e_a="play", e_n="intro", e_v=1.5),
+            hit(2, 5, now + 50, f"{base}/signup", idgoal=3, revenue=5),
+            hit(
+                2,
+                5,
+                now + 60,
+                f"{base}/thanks",
+                idgoal=0,
+                ec_id="A-17",
+                revenue=42.5,
+                ec_items='[["SKU1","Shoe","",40.0,1]]',
+            ),
+        ],
+    )
+    loader = loader_for(simulator, tmp_path, SOURCES__MATOMO__SITE_IDS="2")
+    day = local_day(now, "UTC")
+    loader.run(day, day, resources="visits")
+    rows = loader.query(
+        "select type, url, site_search_keyword, site_search_count, event_value, goal_id, revenue, order_id, items, "
+        "json_extract_string(item_details, '$[0].itemSKU') from matomo.actions order by position"
+    )
+    assert rows == [
+        ("action", f"{base}/", None, None, None, None, None, None, None, None),
+        ("download", f"{base}/file.pdf", None, None, None, None, None, None, None, None),
+        ("outlink", "https://other.example/", None, None, None, None, None, None, None, None),
+        ("search", f"{base}/search", "shoes", 12, None, None, None, None, None, None),
+        ("event", f"{base}/", None, None, 1.5, None, None, None, None, None),
+        ("goal", f"{base}/signup", None, None, None, 3, 5.0, None, None, None),
+        ("ecommerceOrder", f"{base}/thanks", None, None, None, None, 42.5, "A-17", 1, "SKU1"),
+    ]
+    assert loader.query("select searches, events, actions from matomo.visits") == [(1, 1, 7)]

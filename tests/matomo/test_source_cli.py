@@ -25,7 +25,9 @@ def test_check_names_the_sites_and_a_wrong_token_is_one_line(simulator: MatomoSi
     ok = run_cli("check", "matomo", env=cli_env(simulator, tmp_path), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("ok: matomo") and "token accepted, 3 site(s)" in ok.stdout
-    bad = run_cli("check", "matomo", env=cli_env(simulator, tmp_path, SOURCES__MATOMO__TOKEN_AUTH="e" * 32), cwd=tmp_path)
+    bad = run_cli(
+        "check", "matomo", env=cli_env(simulator, tmp_path, SOURCES__MATOMO__TOKEN_AUTH="e" * 32), cwd=tmp_path
+    )
     assert bad.returncode == 1
     assert "refused sources.matomo.token_auth" in bad.stderr and "e" * 32 not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
