@@ -1187,3 +1187,54 @@ def demo_plan(simulator: MatomoSimulator) -> DemoPlan:
         start=min(days),
         end=max(days),
     )
+
+
+DEMO_PATHS = ("/", "/pricing", "/docs", "/docs/install", "/blog/launch", "/blog/tips", "/signup", "/about")
+DEMO_REFERRERS = (
+    None,
+    None,
+    "https://www.google.com/search",
+    "https://news.ycombinator.com/item",
+    "https://partner.example/",
+)
+
+
+def seed_demo_traffic(simulator: MatomoSimulator, days: int = 3, visits_per_day: int = 40, seed: int = 0) -> int:
+    """Store `days` whole days of traffic for site 1 (ending yesterday in its timezone): visits of 1-5 page views
+    a minute or two apart, some with an event, referrers from search, social and other sites. Returns the hits."""
+    rng = random.Random(seed)
+    zone = ZoneInfo(simulator.timezones.get(1, "UTC"))
+    last = parse_day("today", simulator.clock(), simulator.timezones.get(1, "UTC")) - dt.timedelta(days=1)
+    hits: list[tuple[dict[str, str], float]] = []
+    for back in range(days):
+        day = last - dt.timedelta(days=back)
+        start = dt.datetime.combine(day, dt.time(), zone).timestamp()
+        for _ in range(visits_per_day):
+            moment = start + rng.uniform(600, 86400 - 1800)
+            visitor = f"{rng.getrandbits(64):016x}"
+            referrer = rng.choice(DEMO_REFERRERS)
+            for index in range(rng.randint(1, 5)):
+                params = {
+                    "idsite": "1",
+                    "rec": "1",
+                    "_id": visitor,
+                    "url": f"https://site1.example{rng.choice(DEMO_PATHS)}",
+                }
+                params["action_name"] = params["url"].rsplit("/", 1)[-1] or "home"
+                if index == 0 and referrer:
+                    params["urlref"] = referrer
+                hits.append((params, float(int(moment))))
+                if rng.random() < 0.2:
+                    event = {
+                        **params,
+                        "e_c": "cta",
+                        "e_a": rng.choice(("click", "view")),
+                        "e_v": str(rng.randint(1, 9)),
+                    }
+                    hits.append((event, float(int(moment) + 5)))
+                moment += rng.uniform(20, 180)
+    hits.sort(key=lambda pair: pair[1])
+    with simulator._store_lock:
+        simulator._batch_sequence += 1
+        simulator._store(hits, simulator._batch_sequence)
+    return len(hits)
