@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -356,3 +357,26 @@ def test_every_kind_of_action_is_typed(simulator: MatomoSimulator, tmp_path: Pat
         ("ecommerceOrder", f"{base}/thanks", None, None, None, None, 42.5, "A-17", 1, "SKU1"),
     ]
     assert loader.query("select searches, events, actions from matomo.visits") == [(1, 1, 7)]
+
+
+def test_schema_drift_lands_new_fields_and_keeps_misfits(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    """A Matomo that adds a field and changes a value's type: the field becomes a column, the misfit is kept as
+    text beside the typed column, and the run goes on."""
+    now = wall_time() - 3600
+    track(simulator, [hit(2, 1, now, "https://site2.example/"), hit(2, 1, now + 5, "https://site2.example/x")])
+    read_visits = simulator.api_methods["Live.getLastVisitsDetails"]
+
+    def drifted(params: dict[str, str], role: str | None) -> Any:
+        visits = read_visits(params, role)
+        for visit in visits:
+            visit["experimentVariant"] = {"name": "B"}
+            visit["visitDuration"] = "6 s"
+        return visits
+
+    simulator.api_methods["Live.getLastVisitsDetails"] = drifted
+    loader = loader_for(simulator, tmp_path, SOURCES__MATOMO__SITE_IDS="2")
+    day = local_day(now, "UTC")
+    loader.run(day, day, resources="visits")
+    assert loader.query("select experiment_variant, visit_duration, visit_duration__v_text from matomo.visits") == [
+        ('{"name": "B"}', None, "6 s")
+    ]

@@ -56,3 +56,19 @@ def test_run_and_status_keep_the_token_out_of_urls_logs_and_files(simulator: Mat
     reads = [request for request in simulator.requests if request.path.endswith("index.php")]
     assert reads and all("token_auth" not in request.query for request in reads)
     assert all(DEMO_VIEW_TOKEN in request.body.decode() for request in reads)
+
+
+def test_backfill_loads_day_by_day_and_resumes_nothing_twice(simulator: MatomoSimulator, tmp_path: Path) -> None:
+    now = wall_time()
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    track(simulator, [hit(1, n, now - 86400 * (n % 3) - 3600, f"https://site1.example/b/{n}") for n in range(9)])
+    env = cli_env(simulator, tmp_path, SOURCES__MATOMO__SITE_IDS="1")
+    start = (today - dt.timedelta(days=3)).isoformat()  # the oldest hit may fall before midnight
+    args = ("backfill", "matomo", "--start", start, "--end", today.isoformat(), "--resources", "visits,visits_summary")
+    result = run_cli(*args, "--progress", "off", "--database", str(tmp_path / "m.duckdb"), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "m.duckdb"), read_only=True) as connection:
+        assert connection.execute("select count(*) from matomo.visits").fetchone() == (9,)
+        assert connection.execute("select sum(nb_visits) from matomo.visits_summary").fetchone() == (9,)
