@@ -30,6 +30,8 @@ def run_demo(database: str, *, progress: ProgressMode = "off", echo: Callable[[s
     with tempfile.TemporaryDirectory(prefix="clickhaul-demo-") as pipelines_dir:
         load = DemoLoad(database_path, pipelines_dir, progress, echo)
         for name, simulated in SIMULATED.items():
+            if name == MATOMO:
+                continue  # read back below, from the Matomo the demo pushed to
             simulator = simulated.simulator_class()()
             with simulator:
                 plan = simulated.demo_plan(simulator)
@@ -82,6 +84,7 @@ class DemoLoad:
         self.echo(summary.render())
 
 
+MATOMO = "matomo"
 MATOMO_DEMO_TABLE = "opentracker.sessions"
 MATOMO_DEMO_SITE = 1
 
@@ -117,15 +120,17 @@ def replay_into_matomo(database_path: Path, echo: Callable[[str], None], load: D
             f"rejected rows are in matomo.matomo_rejected"
         )
         if load is not None and stored:
-            load("matomo", simulator, demo_plan(simulator))
+            load(MATOMO, simulator, demo_plan(simulator))
 
 
 def matomo_simulator(port: int = 0) -> tuple[Any, list[str]]:
-    """`clickhaul simulate matomo`: a Matomo to push to without a server, started, and how to point at it."""
-    from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator
+    """`clickhaul simulate matomo`: a Matomo to push to without a server, and to read back, started, and how to point
+    at it."""
+    from simulators.matomo import DEMO_SUPERUSER_TOKEN, MatomoSimulator, demo_plan
 
     simulator = MatomoSimulator(port=port)
     simulator.start()
+    plan = demo_plan(simulator)
     sites = ", ".join(str(site) for site in sorted(simulator.sites))
     return simulator, [
         f"matomo simulator listening on {simulator.url} (sites {sites})",
@@ -134,4 +139,7 @@ def matomo_simulator(port: int = 0) -> tuple[Any, list[str]]:
         f"  export DESTINATION__MATOMO__TOKEN_AUTH={DEMO_SUPERUSER_TOKEN}",
         "  export DESTINATION__MATOMO__IDSITE=1",
         "then e.g.: clickhaul push matomo --table opentracker.sessions --mapping opentracker_sessions",
+        "and read it with the Matomo source:",
+        *(f"  export {key}={value}" for key, value in plan.env.items()),
+        "then, after a push: clickhaul run matomo --start <first day> --end <last day>",
     ]

@@ -1238,3 +1238,12 @@ def seed_demo_traffic(simulator: MatomoSimulator, days: int = 3, visits_per_day:
         simulator._batch_sequence += 1
         simulator._store(hits, simulator._batch_sequence)
     return len(hits)
+
+
+class MatomoDemoSimulator(MatomoSimulator):
+    """A Matomo whose site 1 already holds three days of traffic (`seed_demo_traffic`): what `clickhaul simulate
+    matomo` serves and what the test suites read."""
+
+    def __init__(self, faults: Faults | None = None, *, port: int = 0, **options: Any) -> None:
+        super().__init__(faults, port=port, **options)
+        seed_demo_traffic(self)
