@@ -380,3 +380,28 @@ def test_schema_drift_lands_new_fields_and_keeps_misfits(simulator: MatomoSimula
     assert loader.query("select experiment_variant, visit_duration, visit_duration__v_text from matomo.visits") == [
         ('{"name": "B"}', None, "6 s")
     ]
+
+
+def test_without_browser_archiving_an_invalidated_day_waits_for_the_cron(tmp_path: Path) -> None:
+    """Matomo with browser-triggered archiving off serves the old archive of an invalidated day until `core:archive`
+    runs: the day stays not final and is read on every run, and the run after the cron gets the new figures."""
+    with MatomoSimulator(sites=(1,), browser_archiving=False) as simulator:
+        now = wall_time()
+        today = local_day(now, "UTC")
+        old_day = today - dt.timedelta(days=5)
+        noon = dt.datetime.combine(old_day, dt.time(12), dt.UTC).timestamp()
+        track(simulator, [hit(1, 1, noon, "https://site1.example/")])
+        loader = loader_for(simulator, tmp_path, SOURCES__MATOMO__START_DATE=(today - dt.timedelta(days=8)).isoformat())
+        loader.run()
+        query = "select nb_visits, is_final from matomo.visits_summary where day = ?"
+        assert loader.query(query, [old_day]) == [(1, True)]
+        track(simulator, [hit(1, 2, noon + 60, "https://site1.example/late")])
+        invalidate(simulator, 1, [old_day])
+        loader.run()
+        assert loader.query(query, [old_day]) == [(1, False)]  # the old archive, and the raw log says 2
+        loader.run()
+        assert loader.query(query, [old_day]) == [(1, False)]  # still waiting, still read
+        assert simulator.run_archiving() == 1
+        loader.run()
+        assert loader.query(query, [old_day]) == [(2, True)]
+        assert loader.count("visits", f"day = '{old_day}'") == 2
