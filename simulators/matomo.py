@@ -592,10 +592,12 @@ class MatomoSimulator(SimulatorServer):
         self._require(role, ("superuser", "write", "view"), "view", site)
         periods = self._period(params, self.timezones[site])
         figures = {}
+        limit = int(params.get("filter_limit") or 100)  # the API's default: 100 rows of a report
         for first, last in periods:
             if first != last:
                 raise ApiError("The simulator archives days only: ask period=day")
-            figures[first.isoformat()] = self.archive(site, first).reports[report]
+            answer = self.archive(site, first).reports[report]
+            figures[first.isoformat()] = answer[:limit] if isinstance(answer, list) and limit >= 0 else answer
         if len(periods) == 1 and not _LAST_N.match(params.get("date", "")):
             return next(iter(figures.values()))
         return figures

@@ -166,6 +166,10 @@ PATH: dict[str, ColumnType] = {"path": "text"}  # the page's URL path (and query
 LABEL: dict[str, ColumnType] = {"label": "text"}
 
 Kind = Literal["rows", "object"]
+ALL_ROWS = {"filter_limit": "-1"}  # the API's default is 100 rows
+# Page reports are trees (folders of paths): flat=1 gives one row per page with its whole path. Events are not
+# flattened: their subtables (a category's actions) would come back as "category - action" rows.
+FLAT = {**ALL_ROWS, "flat": "1"}
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ class Report:
     dimensions: dict[str, ColumnType]
     metrics: dict[str, ColumnType]
     kind: Kind = "rows"
-    params: dict[str, str] = field(default_factory=lambda: {"flat": "1", "filter_limit": "-1"})
+    params: dict[str, str] = field(default_factory=lambda: dict(ALL_ROWS))
     optional: bool = False  # its plugin may be off: "method does not exist" then means no rows, not an error
 
     @property
@@ -226,9 +230,14 @@ REPORTS: tuple[Report, ...] = (
             "bounce_rate": "double",
             "exit_rate": "double",
         },
+        params=FLAT,
     ),
-    Report("entry_pages", _single("Actions.getEntryPageUrls"), PATH, {**LABEL, "url": "text", **ENTRY_METRICS}),
-    Report("exit_pages", _single("Actions.getExitPageUrls"), PATH, {**LABEL, "url": "text", **EXIT_METRICS}),
+    Report(
+        "entry_pages", _single("Actions.getEntryPageUrls"), PATH, {**LABEL, "url": "text", **ENTRY_METRICS}, params=FLAT
+    ),
+    Report(
+        "exit_pages", _single("Actions.getExitPageUrls"), PATH, {**LABEL, "url": "text", **EXIT_METRICS}, params=FLAT
+    ),
     Report("referrers", _single("Referrers.getAll"), {"referrer_type": "bigint", **LABEL}, VISIT_METRICS),
     Report(
         "events",

@@ -405,3 +405,14 @@ def test_without_browser_archiving_an_invalidated_day_waits_for_the_cron(tmp_pat
         loader.run()
         assert loader.query(query, [old_day]) == [(2, True)]
         assert loader.count("visits", f"day = '{old_day}'") == 2
+
+
+def test_reports_are_read_whole_beyond_the_apis_default_100_rows(tmp_path: Path) -> None:
+    with MatomoSimulator(sites=(1,)) as simulator:
+        now = wall_time() - 3600
+        track(simulator, [hit(1, n, now + n, f"https://site1.example/page/{n}") for n in range(130)])
+        loader = loader_for(simulator, tmp_path)
+        day = local_day(now, "UTC")
+        loader.run(day, day, resources="pages,entry_pages")
+        assert loader.count("pages") == loader.count("entry_pages") == 130
+        assert loader.query("select bool_or(is_truncated) from matomo.pages") == [(False,)]
