@@ -247,7 +247,7 @@ def status(source: str | None, pipeline_name: str | None, database: str | None, 
     from .status import pipeline_status
 
     names = [source.lower()] if source else list(VENDORS)
-    found = [pipeline_status(vendor(name), pipeline_name, database=database) for name in names]
+    found = [pipeline_status(name, pipeline_name, database=database) for name in names]
     if as_json:
         click.echo(json.dumps([entry.as_dict() for entry in found], indent=2, default=str))
         return

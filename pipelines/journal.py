@@ -9,12 +9,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import dlt
+from typing import TYPE_CHECKING, Any
 
 from sources.common.clock import utc_now
 from sources.common.redact import redact
+
+if TYPE_CHECKING:
+    import dlt
 
 FILE_NAME = "clickhaul_journal.json"
 

@@ -31,6 +31,7 @@ from sources.common.errors import AuthError, ConfigError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, parse_retry_after
 from sources.common.monitor import current_monitor
 from sources.common.redact import redact, register_secret
+from sources.matomo.client import reporting_error_message
 
 from .settings import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -64,19 +65,6 @@ def split_tracking_url(tracking_url: str) -> tuple[str, str]:
     origin = f"{parts.scheme}://{parts.netloc}"
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return origin, path
-
-
-def reporting_error_message(response: httpx.Response) -> str:
-    """Matomo answers a wrong token with an HTML page: name it instead of quoting the page."""
-    if "html" in response.headers.get("content-type", ""):
-        return f"HTTP {response.status_code} (an HTML error page: the token is invalid or expired)"
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(body)[:300]
 
 
 def _then(body: bytes, call: Callable[[], None]) -> Iterator[bytes]:
