@@ -19,13 +19,13 @@ import datetime as dt
 import logging
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
+from destinations.common.push import BulkOutcome
 from sources.common.clock import SYSTEM_CLOCK, Clock
 from sources.common.errors import AuthError, ConfigError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, parse_retry_after
@@ -58,17 +58,6 @@ class BulkTrackingDisabled(ConfigError):
 
 class ReadBackError(VendorError):
     """Matomo could not be read back (Live API refused or disabled): an unknown batch stays unknown."""
-
-
-@dataclass(frozen=True)
-class BulkOutcome:
-    state: str  # "stored" | "refused" | "unknown"
-    tracked: int = 0
-    invalid: int = 0
-    invalid_indices: list[int] | None = None
-    answered: bool = True  # False: no answer came (timeout, connection lost): the server may still be working
-    retry_after: float | None = None
-    reason: str = ""
 
 
 def split_tracking_url(tracking_url: str) -> tuple[str, str]:
