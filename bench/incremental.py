@@ -62,15 +62,20 @@ SOURCES: dict[str, Callable[[], tuple[SimulatorServer, dict[str, str], str | Non
 LOOKBACK_DAYS = 3
 
 
+def scheduled(vendor: str, env: dict[str, str]) -> dict[str, str]:
+    """A scheduled run's settings: history from `HISTORY_DAYS` ago, then the lookback (no fixed range)."""
+    section = f"SOURCES__{vendor.upper()}__"
+    env = {key: value for key, value in env.items() if not key.endswith(("START_DATE", "END_DATE"))}
+    env[section + "START_DATE"] = (TODAY - dt.timedelta(days=HISTORY_DAYS - 1)).isoformat()
+    env[section + "LOOKBACK_DAYS"] = str(LOOKBACK_DAYS)
+    return env
+
+
 def no_change_run(vendor: str, workdir: Path) -> dict[str, Any]:
     """The second run of the day asks only the lookback window: the same requests as a fixed range over it."""
     server, env, resources = SOURCES[vendor]()
     try:
-        start = (TODAY - dt.timedelta(days=HISTORY_DAYS - 1)).isoformat()
-        section = f"SOURCES__{vendor.upper()}__"
-        env = {key: value for key, value in env.items() if not key.endswith(("START_DATE", "END_DATE"))}
-        env[section + "START_DATE"] = start
-        env[section + "LOOKBACK_DAYS"] = str(LOOKBACK_DAYS)
+        env = scheduled(vendor, env)
         loader = Loader(vendor, workdir, env, pipeline_name=f"bench_incremental_{vendor}")
         first = loader.run(resources=resources)
         server.clear_log()

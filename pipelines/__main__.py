@@ -6,6 +6,7 @@ import os
 import sys
 
 from pipelines.interrupt import install_early
+from sources.common.monitor import mark_command_start
 
 
 def main() -> None:
@@ -13,6 +14,7 @@ def main() -> None:
     command has: after the exit handlers, the interpreter's teardown of dlt's, pyarrow's and duckdb's modules takes
     a noticeable moment, during which Python has already given SIGINT back to the system's default."""
     install_early()
+    mark_command_start()
     from pipelines.cli import main as cli_main
 
     try:

@@ -23,6 +23,7 @@ PLACEHOLDERS: dict[str, dict[str, str]] = {
     "webtrekk": {"CUSTOMER_ID": "placeholder", "LOGIN": "placeholder", "PASSWORD": "placeholder"},
     "umami": {"BASE_URL": "https://umami.invalid", "API_KEY": "placeholder"},
     "opentracker": {"SITES": "example.com", "LOGIN": "placeholder", "PASSWORD": "placeholder"},
+    "matomo": {"BASE_URL": "https://matomo.invalid", "TOKEN_AUTH": "placeholder"},
 }
 
 

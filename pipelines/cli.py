@@ -144,7 +144,7 @@ ACCOUNT_OPTION = click.option(
 
 
 def each_account(source: str, account: str | None) -> list[str]:
-    from sources.common.accounts import accounts_to_run
+    from .accounts import accounts_to_run
 
     return accounts_to_run(source, account)
 
@@ -274,7 +274,7 @@ def status(source: str | None, pipeline_name: str | None, database: str | None, 
 
     names = [source.lower()] if source else list(VENDORS)
     found = [
-        pipeline_status(vendor(name), pipeline_name, database=database, account=account)
+        pipeline_status(name, pipeline_name, database=database, account=account)
         for name in names
         for account in each_account(name, None)
     ]

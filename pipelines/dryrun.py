@@ -53,6 +53,7 @@ def shapes() -> dict[str, Shape]:
         "webtrekk": Shape(rate_limits=DEFAULT_RATE_LIMITS),
         "umami": Shape("website_ids", "websites", rate_limits=umami_limits),
         "opentracker": Shape("sites"),
+        "matomo": Shape("site_ids", "sites"),
     }
 
 

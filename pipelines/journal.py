@@ -13,13 +13,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import dlt
-from dlt.common.exceptions import DltException
+from typing import TYPE_CHECKING, Any
 
 from sources.common.clock import utc_now
 from sources.common.redact import redact
+
+if TYPE_CHECKING:
+    import dlt
 
 log = logging.getLogger("clickhaul.journal")
 
@@ -48,6 +48,8 @@ class StoredJournal:
     def read(self) -> dict[str, Any] | None:
         """The stored document with every finished window put back in its backfill; None: nothing stored (or no
         SQL to store it with)."""
+        from dlt.common.exceptions import DltException
+
         try:
             with self.pipeline.sql_client() as client:
                 if not client.has_dataset():
@@ -74,6 +76,8 @@ class StoredJournal:
 
     def write(self, entries: dict[str, str]) -> None:
         """Replace these rows of the pipeline (one transaction)."""
+        from dlt.common.exceptions import DltException
+
         try:
             with self.pipeline.sql_client() as client:
                 if not client.has_dataset():

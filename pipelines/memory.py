@@ -99,11 +99,15 @@ def settled_heap() -> Iterator[None]:
 
 class ReleasingCollector(NullCollector):
     """dlt's progress hook, used for its step boundaries: memory is released before normalize and load, and
-    `before_load` runs before load (the runner waits there for a DuckDB file another process holds)."""
+    `before_load` runs before load (the runner waits there for a DuckDB file another process holds, and keeps it
+    open); `after_run` is the runner's to call when `pipeline.run` has returned or failed."""
 
-    def __init__(self, before_load: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, before_load: Callable[[], None] | None = None, after_run: Callable[[], None] | None = None
+    ) -> None:
         super().__init__()
         self.before_load = before_load
+        self.after_run = after_run
 
     def on_start_trace_step(self, trace: Any, step: str, pipeline: Any) -> None:
         current_monitor().step_started(step)

@@ -29,7 +29,13 @@ PALETTE = (
 )
 TOP = 15
 TOP_PER_VENDOR = 6
-VENDOR_COLORS = {"pirsch": "#4e79a7", "webtrekk": "#f28e2b", "umami": "#59a14f", "opentracker": "#b07aa1"}
+VENDOR_COLORS = {
+    "pirsch": "#4e79a7",
+    "webtrekk": "#f28e2b",
+    "umami": "#59a14f",
+    "opentracker": "#b07aa1",
+    "matomo": "#76b7b2",
+}
 
 
 @dataclass(frozen=True)

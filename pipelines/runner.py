@@ -23,15 +23,15 @@ from dlt.common.schema.utils import get_root_table
 from dlt.common.storages import NormalizeStorage
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from sources.common.accounts import DEFAULT_ACCOUNT, current_account, use_account
+from sources.common.accounts import DEFAULT_ACCOUNT, account_pipeline_name, current_account, use_account
 from sources.common.clock import today_utc
 from sources.common.config import translate_config_error
 from sources.common.errors import ClickhaulError, ConfigError
-from sources.common.monitor import ProgressMode, RunMonitor, set_monitor
+from sources.common.monitor import ProgressMode, RunMonitor, current_monitor, set_monitor
 from sources.common.redact import redact
 from sources.common.windows import parse_date
 
-from .duckdb_files import compact, duckdb_file, is_lock_error, locked_error, publish, wait_for_lock
+from .duckdb_files import HeldOpen, compact, duckdb_file, is_lock_error, locked_error, publish, wait_for_lock
 from .journal import Journal
 from .memory import ReleasingCollector, cap_duckdb_memory, settled_heap, tune_allocator
 from .options import LoadOptions, OnPending
@@ -72,6 +72,8 @@ class RunSummary:
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
     seconds: float = 0.0
+    request_seconds: float = 0.0  # wall time with a request on the wire: what the vendor's answers took
+    phases: dict[str, float] = field(default_factory=dict)  # where the run's time went (start, setup, extract, ...)
     new_columns: list[str] = field(default_factory=list)
     misfits: int = 0
     dbt: str | None = None
@@ -187,7 +189,7 @@ def check_pipeline_name(name: str) -> str:
 def build_source(spec: VendorSpec, preflight: bool = True, **kwargs: Any) -> Any:
     """Call the vendor's source function (dlt resolves the rest of its arguments from config), then read its
     preflight resources so that configuration the account must confirm fails before anything is written."""
-    from .accounts import stamp_source
+    from .account_rows import stamp_source
 
     try:
         source = stamp_source(spec.source_function()(**kwargs), current_account() or DEFAULT_ACCOUNT)
@@ -256,15 +258,9 @@ def open_pipeline(spec: VendorSpec, options: LoadOptions) -> dlt.Pipeline:
     if database_file is not None:
         # Before anything touches the file, and again before dlt's load step: the same bounded wait everywhere.
         wait_for_lock(database_file)
-        collector.before_load = lambda: wait_for_lock(database_file)
+        held = HeldOpen(database_file)
+        collector.before_load, collector.after_run = held.open, held.close
     return pipeline
-
-
-def account_pipeline_name(base: str, account: str | None = None) -> str:
-    """Each account has its own pipeline (its own state): `clickhaul_pirsch__client_a`; the implicit `default`
-    account keeps the name pipelines had before accounts existed."""
-    account = account or current_account()
-    return base if account in (None, DEFAULT_ACCOUNT) else f"{base}__{account}"
 
 
 @contextmanager
@@ -282,7 +278,7 @@ def account_scope(account: str | None) -> Iterator[None]:
 
 
 def adopt_tables(pipeline: dlt.Pipeline) -> None:
-    from .accounts import adopt_existing_tables
+    from .account_rows import adopt_existing_tables
 
     adopt_existing_tables(pipeline)
 
@@ -443,9 +439,17 @@ def extract_and_load(
     pipeline: dlt.Pipeline, spec: VendorSpec, source: Any, refresh: TRefreshMode | None = None
 ) -> LoadResult:
     """One dlt run. dlt's wrapped errors become the error a user can act on."""
-    with translated_errors(spec, pipeline), settled_heap():
-        pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
+    began = time.monotonic()
+    try:
+        with translated_errors(spec, pipeline), settled_heap():
+            pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
+    finally:
+        ran = time.monotonic() - began
+        if isinstance(pipeline.collector, ReleasingCollector) and pipeline.collector.after_run is not None:
+            with current_monitor().phase("checkpoint"):
+                pipeline.collector.after_run()
     trace = pipeline.last_trace
+    record_steps(trace, ran)
     normalize = trace.last_normalize_info if trace else None
     load = trace.last_load_info if trace else None
     extracted = {
@@ -454,6 +458,18 @@ def extract_and_load(
         if not table.startswith("_dlt")
     }
     return LoadResult(extracted, list(load.loads_ids) if load else [])
+
+
+def record_steps(trace: Any, seconds: float) -> None:
+    """dlt's steps as phases of the run; what `pipeline.run` spent outside them is its state and schema sync."""
+    monitor = current_monitor()
+    stepped = 0.0
+    for step in trace.steps if trace else ():
+        if step.step in ("extract", "normalize", "load") and step.finished_at and step.started_at:
+            took = (step.finished_at - step.started_at).total_seconds()
+            monitor.add_phase(step.step, took)
+            stepped += took
+    monitor.add_phase("state sync", max(0.0, seconds - stepped))
 
 
 def rows_loaded(pipeline: dlt.Pipeline, tables: Sequence[str], load_ids: Sequence[str]) -> dict[str, int] | None:
@@ -514,6 +530,7 @@ def summarize(
         rate_limit_waits=waits,
         rate_limit_wait_seconds=waited,
         seconds=time.monotonic() - began,
+        request_seconds=monitor.request_seconds,
         misfits=monitor.misfits,
     )
 
@@ -565,17 +582,18 @@ def _run_vendor(
 
     began = time.monotonic()
     with monitored(options.progress, spec.name) as monitor:
-        source = build_source(spec, **kwargs)
-        if selected:
-            source = source.with_resources(*selected)
-        monitor.plan(tables=len(source.selected_resources))
-        pipeline = open_pipeline(spec, options)
-        journal = Journal.of(pipeline)
+        with monitor.phase("setup"):
+            source = build_source(spec, **kwargs)
+            if selected:
+                source = source.with_resources(*selected)
+            monitor.plan(tables=len(source.selected_resources))
+            pipeline = open_pipeline(spec, options)
+            journal = Journal.of(pipeline)
         refresh: TRefreshMode | None = None
         if full_refresh:
             refresh = "drop_resources" if selected else "drop_sources"
         try:
-            with translated_errors(spec, pipeline):
+            with translated_errors(spec, pipeline), monitor.phase("setup"):
                 settle_pending(pipeline, options.on_pending)
                 adopt_tables(pipeline)
                 if not start_date or full_refresh:
@@ -585,13 +603,23 @@ def _run_vendor(
         except ClickhaulError as error:
             journal.record_error(str(error))
             raise
-        summary = summarize(spec, pipeline, monitor, result, began, start_date, kwargs.get("end_date"))
-        summary.new_columns = added_columns(columns_before, schema_columns(pipeline))
-        journal.record_success(summary)
-        after_load(pipeline, journal, options.publish)
+        with monitor.phase("summary"):
+            summary = summarize(spec, pipeline, monitor, result, began, start_date, kwargs.get("end_date"))
+            summary.new_columns = added_columns(columns_before, schema_columns(pipeline))
+        with monitor.phase("journal"):
+            summary.phases = monitor.phases  # the journal's copy is complete up to its own write
+            journal.record_success(summary)
+            after_load(pipeline, journal, options.publish)
+        summary.seconds = time.monotonic() - began
+        log.info("%s: where the time went: %s", spec.name, render_phases(summary))
         if dbt:
             summary.dbt = build_marts(pipeline)
         return summary
+
+
+def render_phases(summary: RunSummary) -> str:
+    phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in summary.phases.items())
+    return f"{phases}; requests on the wire {summary.request_seconds:.2f} s"
 
 
 def build_marts(pipeline: dlt.Pipeline) -> str:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import dlt
-
 from sources.common.errors import ClickhaulError, ConfigError
 from sources.common.redact import redact
 from sources.common.tables import TableRows, WarehouseTables, split_table
+
+from . import dlt_files
 
 DUCKDB = "duckdb"
 DUCKDB_CREDENTIALS_KEY = "destination.duckdb.credentials"
@@ -46,6 +46,8 @@ class Warehouse:
     def dlt_destination(self) -> Any:
         """What `dlt.pipeline(destination=...)` gets: an explicit absolute file for DuckDB, else the name."""
         if self.path is not None:
+            import dlt
+
             return dlt.destinations.duckdb(str(self.path))
         return self.destination
 
@@ -64,13 +66,7 @@ def configured_duckdb() -> tuple[str, str] | None:
     origin = DUCKDB_CREDENTIALS_ENV
     if not value:
         origin = f"[{DUCKDB_CREDENTIALS_KEY.rpartition('.')[0]}] credentials"
-        for provider in (dlt.secrets, dlt.config):
-            try:
-                value = provider.get(DUCKDB_CREDENTIALS_KEY)
-            except Exception:  # unreadable TOML is dlt's to report, on the run itself
-                value = None
-            if value:
-                break
+        value = dlt_files.toml_value(DUCKDB_CREDENTIALS_KEY)  # as dlt's providers find it, without importing dlt
     if isinstance(value, dict):
         value = value.get("database")
     return (str(value), origin) if value else None
@@ -97,9 +93,7 @@ def resolve_warehouse(
         if value == ":memory:":
             raise ConfigError(f"{origin} is :memory:: a warehouse other commands can read must be a file")
         if value == ":pipeline:":
-            from dlt.common.pipeline import get_dlt_pipelines_dir
-
-            folder = Path(pipelines_dir or get_dlt_pipelines_dir()) / pipeline
+            folder = Path(pipelines_dir or dlt_files.pipelines_dir()) / pipeline
             return Warehouse(DUCKDB, folder / f"{pipeline}.duckdb", origin)
         return Warehouse(DUCKDB, absolute(value), origin)
     name = default_name or pipeline
@@ -112,6 +106,8 @@ def absolute(path: str) -> Path:
 
 def configured_location(destination: str) -> str:
     """`database on host:port` from dlt's `destination.<name>.credentials`, never the password."""
+    import dlt
+
     try:
         value: Any = dlt.secrets.get(f"destination.{destination}.credentials")
     except Exception:
@@ -149,6 +145,7 @@ def open_dataset(warehouse: Warehouse, dataset: str, *, read_only: bool = True) 
 
 def _sql_client(warehouse: Warehouse, dataset: str) -> Any:
     """dlt's SQL client of the destination, connected; a missing credential or a refusal is one message."""
+    import dlt
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
     try:

@@ -34,17 +34,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qsl, unquote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from simulators.harness import Faults, Request, Response, SimulatorServer, json_response
 from sources.common.clock import wall_time
+
+if TYPE_CHECKING:
+    from simulators.registry import DemoPlan
 
 DEMO_SUPERUSER_TOKEN = "c0ffee5a1d2b3c4d5e6f708192a3b4c5"
 DEMO_WRITE_TOKEN = "d15ea5e0a1b2c3d4e5f60718293a4b5c"
@@ -103,11 +108,17 @@ class Visit:
 
     @property
     def first(self) -> float:
-        return self.actions[0].timestamp
+        return min(hit.timestamp for hit in self.actions)  # a back-dated hit may join before the others
 
     @property
     def last(self) -> float:
-        return self.actions[-1].timestamp
+        return max(hit.timestamp for hit in self.actions)
+
+    @property
+    def length(self) -> int:
+        """visit_total_time: Matomo adds a second once a visit has a second action (recorded: 2 s for hits 1 s
+        apart), a bounce is 0."""
+        return int(self.last - self.first) + 1 if len(self.actions) > 1 else 0
 
 
 @dataclass(frozen=True)
@@ -150,12 +161,16 @@ class MatomoSimulator(SimulatorServer):
         hit_cost_seconds: float = 0.0,
         cores: int = 2,
         reporting_api: bool = True,
+        timezones: dict[int, str] | None = None,
+        browser_archiving: bool = True,
+        report_max_rows: int = 500,
         clock: Callable[[], float] = wall_time,
         seed: int = 0,
         port: int = 0,
     ) -> None:
         super().__init__(faults, port=port)
         self.sites = set(sites)
+        self.timezones = {site: (timezones or {}).get(site, "UTC") for site in sites}
         # token -> role: "superuser" (every site, sees invalid_indices), "write" (may back-date), "view" (may not)
         self.tokens = (
             tokens
@@ -197,12 +212,26 @@ class MatomoSimulator(SimulatorServer):
         self.route("POST", REPORTING_PATH, self.reporting)
         self.route("GET", REPORTING_PATH, self.reporting)
         self.invalidations: list[tuple[str, list[str]]] = []  # (idSites, dates) of invalidateArchivedReports
+        # Reports come from archives, as in Matomo: a day's archive is built on its first request (browser-triggered
+        # archiving) and then served as it is: a past day's until it is invalidated, today's for
+        # `today_archive_ttl` seconds. Without browser archiving an invalidated archive is served stale until
+        # `run_archiving()` (the cron's `core:archive`) rebuilds it.
+        self.browser_archiving = browser_archiving
+        self.today_archive_ttl = 900.0
+        self.report_max_rows = report_max_rows  # datatable_archiving_maximum_rows_*: the rest is one "Others" row
+        self.archives: dict[tuple[int, dt.date], Archive] = {}
+        self.archives_built = 0
+        # Tests: called with (method, params) before each Reporting API answer (e.g. to track visits between pages).
+        self.before_reporting: Callable[[str, dict[str, str]], None] | None = None
         self.api_methods: dict[str, Callable[[dict[str, str], str | None], Any]] = {
             "API.getMatomoVersion": self.api_version,
             "SitesManager.addSite": self.api_add_site,
             "CoreAdminHome.invalidateArchivedReports": self.api_invalidate,
             "Live.getLastVisitsDetails": self.api_last_visits,
             "VisitsSummary.get": self.api_visits_summary,
+            "SitesManager.getSitesWithAtLeastViewAccess": self.api_sites,
+            "Goals.getGoals": self.api_goals,
+            **{method: self._report_api(method) for method in REPORTS},
         }
 
     # -- what tests read --------------------------------------------------------------------------------
@@ -418,6 +447,8 @@ class MatomoSimulator(SimulatorServer):
                     f"The method '{name}' does not exist or is not available in the module "
                     f"'\\Piwik\\Plugins\\{module}\\API'."
                 )
+            if self.before_reporting is not None:
+                self.before_reporting(params.get("method", ""), params)
             answer = handler(params, self.role(token))
         except ApiError as error:
             return Response(error.status, {"result": "error", "message": str(error)}, content_type=API_CONTENT_TYPE)
@@ -448,6 +479,7 @@ class MatomoSimulator(SimulatorServer):
         with self._store_lock:
             site = max(self.sites, default=0) + 1
             self.sites.add(site)
+            self.timezones[site] = params.get("timezone") or "UTC"
         return {"value": site}
 
     def api_invalidate(self, params: dict[str, str], role: str | None) -> Any:
@@ -455,34 +487,39 @@ class MatomoSimulator(SimulatorServer):
         if not sites or not dates:
             raise ApiError("Please specify a value for 'idSites' and 'dates'.")
         self._require(role, ("superuser", "write"), "admin")
-        for date in dates:
-            parse_day(date, self.clock())
+        days = [parse_day(date, self.clock()) for date in dates]
         with self._store_lock:
             self.invalidations.append((sites, dates))
+            for site in (int(part) for part in sites.split(",") if part.strip().isdigit()):
+                for day in days:
+                    if (site, day) in self.archives:
+                        self.archives[(site, day)].invalidated = True
         return [f"Success. The following dates were invalidated successfully: {', '.join(dates)}"]
 
-    def _period(self, params: dict[str, str]) -> list[tuple[dt.date, dt.date]]:
-        """The sub-periods asked for: one for `date=D` or a range, one per day for `lastN`/`previousN`."""
+    def _period(self, params: dict[str, str], tz: str = "UTC") -> list[tuple[dt.date, dt.date]]:
+        """The sub-periods asked for: one for `date=D` or a range, one per day for `lastN`/`previousN`; "today"
+        is the site's."""
         period, date, now = params.get("period", "day"), params.get("date", ""), self.clock()
         if period == "range":
             first, _, last = date.partition(",")
-            return [(parse_day(first, now), parse_day(last or first, now))]
+            return [(parse_day(first, now, tz), parse_day(last or first, now, tz))]
         if period != "day":
             raise ApiError(f"The period '{period}' is not supported. Try any of the following instead: day, range")
         match = _LAST_N.match(date)
         if match:
-            end = parse_day("today", now) - dt.timedelta(days=1 if match.group(1) == "previous" else 0)
+            end = parse_day("today", now, tz) - dt.timedelta(days=1 if match.group(1) == "previous" else 0)
             days = [end - dt.timedelta(days=n) for n in range(int(match.group(2)) - 1, -1, -1)]
             return [(day, day) for day in days]
-        day = parse_day(date, now)
+        day = parse_day(date, now, tz)
         return [(day, day)]
 
     def _visits(self, site: int, first: dt.date, last: dt.date, segment: str) -> list[Visit]:
-        """Visits whose last action falls in [first, last] (UTC days: the simulated sites are in UTC), newest
-        first, as Live.getLastVisitsDetails orders them."""
+        """Visits whose last action falls in [first, last] (days in the site's timezone), newest first, as
+        Live.getLastVisitsDetails orders them."""
         matches = parse_segment(segment)
-        start = dt.datetime.combine(first, dt.time(), dt.UTC).timestamp()
-        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+        zone = ZoneInfo(self.timezones.get(site, "UTC"))
+        start = dt.datetime.combine(first, dt.time(), zone).timestamp()
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).timestamp()
         with self._store_lock:
             found = [
                 visit
@@ -494,25 +531,107 @@ class MatomoSimulator(SimulatorServer):
     def api_last_visits(self, params: dict[str, str], role: str | None) -> Any:
         site = self._site(params)
         self._require(role, ("superuser", "write", "view"), "view", site)
-        (first, last), *_ = self._period(params)
+        (first, last), *_ = self._period(params, self.timezones[site])
         visits = self._visits(site, first, last, params.get("segment", ""))
+        if params.get("filter_sort_order") == "asc":
+            visits.reverse()
         offset = int(params.get("filter_offset") or 0)
         limit = int(params.get("filter_limit") or 100)
         chosen = visits[offset:] if limit < 0 else visits[offset : offset + limit]
         with self._store_lock:
-            return [render_visit(visit) for visit in chosen]
+            rendered = [render_visit(visit, self.timezones[site]) for visit in chosen]
+        if params.get("doNotFetchActions") in ("1", "true"):
+            for visit in rendered:
+                visit["actionDetails"] = []
+        return rendered
 
-    def api_visits_summary(self, params: dict[str, str], role: str | None) -> Any:
+    def api_sites(self, params: dict[str, str], role: str | None) -> Any:
+        self._require(role, ("superuser", "write", "view"), "view")
+        return [site_info(site, self.timezones[site]) for site in sorted(self.sites)]
+
+    def api_goals(self, params: dict[str, str], role: str | None) -> Any:
         site = self._site(params)
         self._require(role, ("superuser", "write", "view"), "view", site)
-        periods = self._period(params)
-        figures = {
-            first.isoformat(): summary_of(self._visits(site, first, last, params.get("segment", "")))
-            for first, last in periods
-        }
+        return []  # goals are not simulated: every site has none
+
+    # -- archives -----------------------------------------------------------------------------------------
+    def archive(self, site: int, day: dt.date) -> Archive:
+        """The day's archive as Matomo would serve it now (see `browser_archiving`)."""
+        now = self.clock()
+        today = parse_day("today", now, self.timezones[site])
+        with self._store_lock:
+            current = self.archives.get((site, day))
+        stale = current is None or (
+            (current.invalidated and self.browser_archiving)
+            or (day >= today and now - current.built_at >= self.today_archive_ttl)
+        )
+        if stale:
+            current = self._build(site, day)
+        assert current is not None
+        return current
+
+    def run_archiving(self) -> int:
+        """`core:archive`: rebuild every invalidated archive; how many were rebuilt."""
+        with self._store_lock:
+            invalid = [key for key, archive in self.archives.items() if archive.invalidated]
+        for site, day in invalid:
+            self._build(site, day)
+        return len(invalid)
+
+    def _build(self, site: int, day: dt.date) -> Archive:
+        visits = self._visits(site, day, day, "")
+        zone = ZoneInfo(self.timezones[site])
+        with self._store_lock:
+            archive = Archive(self.clock(), build_reports(visits, day, zone, self.report_max_rows))
+            self.archives[(site, day)] = archive
+            self.archives_built += 1
+        return archive
+
+    def _archived(self, params: dict[str, str], role: str | None, report: str) -> Any:
+        site = self._site(params)
+        self._require(role, ("superuser", "write", "view"), "view", site)
+        periods = self._period(params, self.timezones[site])
+        figures = {}
+        limit = int(params.get("filter_limit") or 100)  # the API's default: 100 rows of a report
+        for first, last in periods:
+            if first != last:
+                raise ApiError("The simulator archives days only: ask period=day")
+            answer = self.archive(site, first).reports[report]
+            figures[first.isoformat()] = answer[:limit] if isinstance(answer, list) and limit >= 0 else answer
         if len(periods) == 1 and not _LAST_N.match(params.get("date", "")):
             return next(iter(figures.values()))
         return figures
+
+    def api_visits_summary(self, params: dict[str, str], role: str | None) -> Any:
+        return self._archived(params, role, "VisitsSummary.get")
+
+    def _report_api(self, method: str) -> Callable[[dict[str, str], str | None], Any]:
+        return lambda params, role: self._archived(params, role, method)
+
+
+@dataclass
+class Archive:
+    built_at: float
+    reports: dict[str, Any]
+    invalidated: bool = False
+
+
+def site_info(site: int, timezone: str) -> dict[str, Any]:
+    """One site of SitesManager.getSitesWithAtLeastViewAccess (the fields clickhaul reads, as Matomo 5 names them)."""
+    return {
+        "idsite": site,
+        "name": f"Site {site}",
+        "main_url": f"https://site{site}.example",
+        "ts_created": "2024-01-01 00:00:00",
+        "ecommerce": 0,
+        "sitesearch": 1,
+        "timezone": timezone,
+        "currency": "USD",
+        "exclude_unknown_urls": 0,
+        "type": "website",
+        "group": "",
+        "creator_login": "admin",
+    }
 
 
 def _is_form(request: Request) -> bool:
@@ -533,19 +652,21 @@ def visitor_id_of(params: dict[str, str]) -> str:
 
 
 def parse_segment(segment: str) -> Callable[[Visit], bool] | None:
-    """`visitorId==a,visitorId==b;visitIp==1.2.3.4`: ',' is OR, ';' is AND (binds looser); values URL-encoded."""
+    """`visitorId==a,visitorId==b;visitIp==1.2.3.4`: ',' is OR, ';' is AND (binds looser); values URL-encoded;
+    `visitId` also compares numerically (`visitId>=120`)."""
     if not segment:
         return None
     fields: dict[str, Callable[[Visit], str]] = {
         "visitorId": lambda visit: visit.visitor_id,
         "userId": lambda visit: visit.user_id or "",
         "visitIp": lambda visit: visit.ip,
+        "visitId": lambda visit: str(visit.idvisit),
     }
     groups: list[list[tuple[Callable[[Visit], str], str, str]]] = []
     for part in segment.split(";"):
         conditions = []
         for condition in part.split(","):
-            match = re.fullmatch(r"([A-Za-z0-9_.]+)(==|!=)(.*)", condition)
+            match = re.fullmatch(r"([A-Za-z0-9_.]+)(==|!=|>=|<=|>|<)(.*)", condition)
             if match is None:
                 raise ApiError(f"The segment condition '{condition}' is not valid.")
             name, operator, value = match.groups()
@@ -554,16 +675,23 @@ def parse_segment(segment: str) -> Callable[[Visit], bool] | None:
             conditions.append((fields[name], operator, unquote(value)))
         groups.append(conditions)
 
+    def holds(actual: str, operator: str, value: str) -> bool:
+        if operator in ("==", "!="):
+            return (actual == value) == (operator == "==")
+        try:
+            left, right = float(actual), float(value)
+        except ValueError:
+            return False
+        return {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[operator]
+
     def matches(visit: Visit) -> bool:
-        return all(
-            any((read(visit) == value) == (operator == "==") for read, operator, value in group) for group in groups
-        )
+        return all(any(holds(read(visit), operator, value) for read, operator, value in group) for group in groups)
 
     return matches
 
 
-def parse_day(text: str, now: float) -> dt.date:
-    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+def parse_day(text: str, now: float, tz: str = "UTC") -> dt.date:
+    today = dt.datetime.fromtimestamp(now, ZoneInfo(tz)).date()
     if text == "today":
         return today
     if text == "yesterday":
@@ -583,7 +711,7 @@ def summary_of(visits: list[Visit]) -> dict[str, Any] | list[Any]:
     """VisitsSummary.get's figures; a period without visits is an empty list, as in Matomo."""
     if not visits:
         return []
-    lengths = [int(visit.last - visit.first) for visit in visits]
+    lengths = [visit.length for visit in visits]
     actions = [len(visit.actions) for visit in visits]
     bounces = sum(1 for count in actions if count == 1)
     return {
@@ -610,6 +738,48 @@ def _moment(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC)
 
 
+def hit_kind(params: dict[str, str]) -> str:
+    """The Live `type` a tracking request becomes: event, download, outlink, search, goal, ecommerceOrder, action."""
+    if params.get("e_c") and params.get("e_a"):
+        return "event"
+    if params.get("download"):
+        return "download"
+    if params.get("link"):
+        return "outlink"
+    if params.get("search"):
+        return "search"
+    if params.get("idgoal") == "0" and params.get("ec_id"):
+        return "ecommerceOrder"
+    if params.get("idgoal", "0") != "0":
+        return "goal"
+    return "action"
+
+
+def render_other(kind: str, hit: StoredHit, common: dict[str, Any], position: int) -> dict[str, Any]:
+    """Downloads, outlinks, site searches, goal conversions and ecommerce orders in `actionDetails` (Matomo 5's
+    field names; the icons and pretty strings are left out)."""
+    params = hit.params
+    action: dict[str, Any] = {"type": kind, **common}
+    if kind in ("download", "outlink"):
+        action |= {"url": params.get("download") or params.get("link"), "title": kind.title()}
+    elif kind == "search":
+        action |= {"siteSearchKeyword": params["search"], "siteSearchCategory": params.get("search_cat")}
+        action["siteSearchCount"] = int(params["search_count"]) if params.get("search_count") else None
+        action["title"] = "Site Search"
+    elif kind == "goal":
+        action |= {"goalName": f"Goal {params['idgoal']}", "goalId": int(params["idgoal"]), "goalPageId": None}
+        action["revenue"] = _php_number(float(params.get("revenue") or 0))
+    else:
+        items = [item for item in json.loads(params.get("ec_items") or "[]") if isinstance(item, list)]
+        action |= {"orderId": params["ec_id"], "revenue": _php_number(float(params.get("revenue") or 0))}
+        action["items"] = sum(int(item[4]) if len(item) > 4 else 1 for item in items)
+        action["itemDetails"] = [
+            {"itemSKU": item[0], "itemName": item[1] if len(item) > 1 else "", "price": item[3] if len(item) > 3 else 0}
+            for item in items
+        ]
+    return action | {"pageviewPosition": position, "timestamp": int(hit.timestamp)}
+
+
 def render_action(hit: StoredHit, position: int, time_spent: int) -> dict[str, Any]:
     """One entry of a visit's `actionDetails`, as Matomo 5's Actions and Events plugins write it."""
     params = hit.params
@@ -621,7 +791,10 @@ def render_action(hit: StoredHit, position: int, time_spent: int) -> dict[str, A
         "serverTimePretty": f"{moment:%b} {moment.day}, {moment:%Y %H:%M:%S}",
         "pageId": hit.sequence,
     }
-    if params.get("e_c") and params.get("e_a"):
+    kind = hit_kind(params)
+    if kind not in ("event", "action"):
+        return render_other(kind, hit, common, position)
+    if kind == "event":
         action: dict[str, Any] = {"type": "event", **common, "eventCategory": params["e_c"]}
         action["eventAction"] = params["e_a"]
         if params.get("e_n"):
@@ -662,11 +835,25 @@ def render_actions(actions: Iterable[StoredHit]) -> list[dict[str, Any]]:
     return rendered
 
 
-def render_visit(visit: Visit) -> dict[str, Any]:
-    """One visit of Live.getLastVisitsDetails with the fields (and value types) of a real Matomo 5.1.2."""
-    first, last = _moment(visit.first), _moment(visit.last)
-    duration = int(visit.last - visit.first)
-    events = sum(1 for hit in visit.actions if hit.params.get("e_c"))
+def referrer_of(visit: Visit) -> tuple[str, str, str, str | None]:
+    """(type, type name, name, url) from the first hit's `urlref`: another host is a website, else direct."""
+    url = visit.actions[0].params.get("urlref") if visit.actions else None
+    host = urlsplit(url).hostname if url else None
+    own = urlsplit(visit.actions[0].params.get("url") or "").hostname if visit.actions else None
+    if url and host and host != own:
+        return "website", "Websites", host.removeprefix("www."), url
+    return "direct", "Direct Entry", "", None
+
+
+def render_visit(visit: Visit, tz: str = "UTC") -> dict[str, Any]:
+    """One visit of Live.getLastVisitsDetails with the fields (and value types) of a real Matomo 5.1.2; dates in
+    the site's timezone."""
+    zone = ZoneInfo(tz)
+    first, last = _moment(visit.first).astimezone(zone), _moment(visit.last).astimezone(zone)
+    referrer_type, referrer_type_name, referrer_name, referrer_url = referrer_of(visit)
+    duration = visit.length
+    kinds = [hit_kind(hit.params) for hit in visit.actions]
+    events, searches = kinds.count("event"), kinds.count("search")
     return {
         "idSite": visit.site,
         "idVisit": visit.idvisit,
@@ -680,7 +867,7 @@ def render_visit(visit: Visit) -> dict[str, Any]:
         "serverDate": f"{last:%Y-%m-%d}",
         "visitServerHour": f"{last:%H}",
         "lastActionTimestamp": int(visit.last),
-        "lastActionDateTime": f"{last:%Y-%m-%d %H:%M:%S}",
+        "lastActionDateTime": f"{_moment(visit.last):%Y-%m-%d %H:%M:%S}",  # UTC, as stored
         "siteName": f"Site {visit.site}",
         "serverTimestamp": int(visit.last),
         "firstActionTimestamp": int(visit.first),
@@ -702,15 +889,15 @@ def render_visit(visit: Visit) -> dict[str, Any]:
         "secondsSinceLastEcommerceOrder": None,
         "visitDuration": duration,
         "visitDurationPretty": _pretty_seconds(duration),
-        "searches": 0,
+        "searches": searches,
         "actions": len(visit.actions),
         "interactions": len(visit.actions),
-        "referrerType": "direct",
-        "referrerTypeName": "Direct Entry",
-        "referrerName": "",
+        "referrerType": referrer_type,
+        "referrerTypeName": referrer_type_name,
+        "referrerName": referrer_name,
         "referrerKeyword": "",
         "referrerKeywordPosition": None,
-        "referrerUrl": None,
+        "referrerUrl": referrer_url,
         "referrerSearchEngineUrl": None,
         "referrerSearchEngineIcon": None,
         "referrerSocialNetworkUrl": None,
@@ -755,6 +942,213 @@ def render_visit(visit: Visit) -> dict[str, Any]:
     }
 
 
+# The archived reports the simulator serves, by API method (each a list of rows, VisitsSummary/Goals an object).
+REPORTS = (
+    "Actions.getPageUrls",
+    "Actions.getEntryPageUrls",
+    "Actions.getExitPageUrls",
+    "Referrers.getAll",
+    "Events.getCategory",
+    "Events.getAction",
+    "Events.getName",
+    "Goals.get",
+    "DevicesDetection.getType",
+    "UserCountry.getCountry",
+)
+OTHERS = "Others"  # the label of the row Matomo sums a truncated table's remaining rows into
+
+
+def build_reports(visits: list[Visit], day: dt.date, zone: ZoneInfo, max_rows: int) -> dict[str, Any]:
+    """Every report of one site and day: visit reports count visits whose last action is that day, action reports
+    the actions made that day (as Matomo's archivers do)."""
+    on_day = [
+        (visit, hit, index)
+        for visit in visits
+        for index, hit in enumerate(sorted(visit.actions, key=lambda hit: (hit.timestamp, hit.sequence)))
+        if _moment(hit.timestamp).astimezone(zone).date() == day
+    ]
+    pages = [(visit, hit, index) for visit, hit, index in on_day if hit_kind(hit.params) == "action"]
+    events = [(visit, hit) for visit, hit, _ in on_day if hit_kind(hit.params) == "event"]
+    reports: dict[str, Any] = {
+        "VisitsSummary.get": summary_of(visits),
+        "Actions.getPageUrls": truncated(page_rows(pages), max_rows),
+        "Actions.getEntryPageUrls": truncated(edge_rows(visits, "entry"), max_rows),
+        "Actions.getExitPageUrls": truncated(edge_rows(visits, "exit"), max_rows),
+        "Referrers.getAll": truncated(
+            visit_rows(visits, lambda visit: referrer_of(visit)[2] or referrer_of(visit)[1], referrer_kind), max_rows
+        ),
+        "Events.getCategory": truncated(event_rows(events, ("e_c",)), max_rows),
+        "Events.getAction": truncated(event_rows(events, ("e_a",)), max_rows),
+        "Events.getName": truncated(event_rows(events, ("e_n",)), max_rows),
+        "Goals.get": {"nb_conversions": 0, "nb_visits_converted": 0, "revenue": 0, "conversion_rate": "0%"},
+        "DevicesDetection.getType": truncated(visit_rows(visits, lambda visit: "Desktop"), max_rows),
+        "UserCountry.getCountry": truncated(
+            visit_rows(visits, lambda visit: "Unknown", lambda label: {"code": "xx"}), max_rows
+        ),
+    }
+    return reports
+
+
+def referrer_kind(label: str) -> dict[str, Any]:
+    return {"referer_type": 1 if label == "Direct Entry" else 3}
+
+
+def visit_rows(
+    visits: list[Visit], label_of: Callable[[Visit], str], extra: Callable[[str], dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """A visit report: one row per label with Matomo's core visit metrics."""
+    groups: dict[str, list[Visit]] = {}
+    for visit in visits:
+        groups.setdefault(label_of(visit), []).append(visit)
+    rows = []
+    for label, members in groups.items():
+        actions = [len(visit.actions) for visit in members]
+        rows.append(
+            {
+                "label": label,
+                "nb_uniq_visitors": len({visit.visitor_id for visit in members}),
+                "nb_visits": len(members),
+                "nb_actions": sum(actions),
+                "nb_users": len({visit.user_id for visit in members if visit.user_id}),
+                "max_actions": max(actions),
+                "sum_visit_length": sum(visit.length for visit in members),
+                "bounce_count": sum(1 for count in actions if count == 1),
+                "nb_visits_converted": 0,
+                **(extra(label) if extra else {}),
+            }
+        )
+    return rows
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole) if whole else 0}%"
+
+
+def page_rows(pages: list[tuple[Visit, StoredHit, int]]) -> list[dict[str, Any]]:
+    """Actions.getPageUrls with flat=1: one row per URL path, with entry and exit figures (the recorded shape:
+    some of them strings)."""
+    groups: dict[str, list[tuple[Visit, StoredHit, int]]] = {}
+    for visit, hit, index in pages:
+        groups.setdefault(hit.params.get("url") or "", []).append((visit, hit, index))
+    rows = []
+    for url, members in groups.items():
+        visits = {id(visit): visit for visit, _, _ in members}.values()
+        spent = sum(_time_spent(visit, index) for visit, _, index in members)
+        entries = [visit for visit in visits if _first_page_url(visit) == url]
+        exits = [visit for visit in visits if _last_page_url(visit) == url]
+        entry_bounces = sum(1 for visit in entries if len(visit.actions) == 1)
+        label = _path(url)
+        rows.append(
+            {
+                "label": label,
+                "nb_visits": len(visits),
+                "nb_uniq_visitors": len({visit.visitor_id for visit in visits}),
+                "nb_hits": len(members),
+                "sum_time_spent": spent,
+                "entry_nb_uniq_visitors": len({visit.visitor_id for visit in entries}),
+                "entry_nb_visits": str(len(entries)),
+                "entry_nb_actions": str(sum(len(visit.actions) for visit in entries)),
+                "entry_sum_visit_length": str(sum(visit.length for visit in entries)),
+                "entry_bounce_count": str(entry_bounces),
+                "exit_nb_uniq_visitors": len({visit.visitor_id for visit in exits}),
+                "exit_nb_visits": str(len(exits)),
+                "avg_page_load_time": 0,
+                "avg_time_on_page": round(spent / len(members)),
+                "bounce_rate": _percent(entry_bounces, len(entries)),
+                "exit_rate": _percent(len(exits), len(visits)),
+                "url": url,
+                "Actions_PageUrl": label,
+                "segment": "pageUrl==" + quote(quote(url, safe=""), safe=""),
+            }
+        )
+    return rows
+
+
+def edge_rows(visits: list[Visit], edge: str) -> list[dict[str, Any]]:
+    """Actions.getEntryPageUrls / getExitPageUrls (flat): the visits that began or ended on each page."""
+    groups: dict[str, list[Visit]] = {}
+    for visit in visits:
+        url = _first_page_url(visit) if edge == "entry" else _last_page_url(visit)
+        if url is not None:
+            groups.setdefault(url, []).append(visit)
+    rows = []
+    for url, members in groups.items():
+        row: dict[str, Any] = {"label": _path(url), f"{edge}_nb_uniq_visitors": len({v.visitor_id for v in members})}
+        row[f"{edge}_nb_visits"] = len(members)
+        if edge == "entry":
+            row["entry_nb_actions"] = sum(len(visit.actions) for visit in members)
+            row["entry_sum_visit_length"] = sum(visit.length for visit in members)
+            row["entry_bounce_count"] = sum(1 for visit in members if len(visit.actions) == 1)
+        rows.append({**row, "url": url})
+    return rows
+
+
+def event_rows(events: list[tuple[Visit, StoredHit]], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    groups: dict[str, list[tuple[Visit, StoredHit]]] = {}
+    for visit, hit in events:
+        label = " - ".join(hit.params.get(name) or "" for name in names)
+        groups.setdefault(label, []).append((visit, hit))
+    rows = []
+    for label, members in groups.items():
+        values = [float(hit.params["e_v"]) for _, hit in members if hit.params.get("e_v")]
+        visits = {id(visit): visit for visit, _ in members}.values()
+        rows.append(
+            {
+                "label": label,
+                "nb_uniq_visitors": len({visit.visitor_id for visit in visits}),
+                "nb_visits": len(visits),
+                "nb_events": len(members),
+                "nb_events_with_value": len(values),
+                "sum_event_value": _php_number(round(sum(values), 3)),
+                "min_event_value": _php_number(min(values)) if values else 0,
+                "max_event_value": _php_number(max(values)) if values else 0,
+                "avg_event_value": _php_number(round(sum(values) / len(values), 2)) if values else 0,
+            }
+        )
+    return rows
+
+
+def truncated(rows: list[dict[str, Any]], max_rows: int) -> list[dict[str, Any]]:
+    """Sorted by visits; beyond `max_rows` the rest becomes one "Others" row of summed counts, as Matomo archives."""
+    ordered = sorted(
+        rows, key=lambda row: (-int(row.get("nb_visits") or row.get("entry_nb_visits") or 0), row["label"])
+    )
+    if len(ordered) <= max_rows:
+        return ordered
+    kept, rest = ordered[: max_rows - 1], ordered[max_rows - 1 :]
+    others: dict[str, Any] = {"label": OTHERS}
+    for row in rest:
+        for name, value in row.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                others[name] = others.get(name, 0) + value
+    return [*kept, others]
+
+
+def _page_hits(visit: Visit) -> list[StoredHit]:
+    ordered = sorted(visit.actions, key=lambda hit: (hit.timestamp, hit.sequence))
+    return [hit for hit in ordered if hit_kind(hit.params) == "action"]
+
+
+def _first_page_url(visit: Visit) -> str | None:
+    hits = _page_hits(visit)
+    return hits[0].params.get("url") if hits else None
+
+
+def _last_page_url(visit: Visit) -> str | None:
+    hits = _page_hits(visit)
+    return hits[-1].params.get("url") if hits else None
+
+
+def _time_spent(visit: Visit, index: int) -> int:
+    ordered = sorted(visit.actions, key=lambda hit: (hit.timestamp, hit.sequence))
+    return int(ordered[index + 1].timestamp - ordered[index].timestamp) if index + 1 < len(ordered) else 0
+
+
 def parse_request(item: Any) -> dict[str, str]:
     """One bulk entry: a query string (`?a=1&b=2`) or an object of parameters."""
     if isinstance(item, dict):
@@ -775,3 +1169,83 @@ def parse_cdt(value: str) -> float | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def demo_plan(simulator: MatomoSimulator) -> DemoPlan:
+    """The Matomo source pointed at the simulator, over the days its stored hits cover (days of site 1's timezone)."""
+    from simulators.registry import DemoPlan
+
+    stored = simulator.stored()
+    zone = ZoneInfo(simulator.timezones.get(1, "UTC"))
+    days = [dt.datetime.fromtimestamp(hit.timestamp, zone).date() for hit in stored] or [
+        parse_day("today", simulator.clock())
+    ]
+    return DemoPlan(
+        env={
+            "SOURCES__MATOMO__BASE_URL": simulator.url,
+            "SOURCES__MATOMO__TOKEN_AUTH": DEMO_VIEW_TOKEN,
+            "SOURCES__MATOMO__SITE_IDS": "1",
+        },
+        start=min(days),
+        end=max(days),
+    )
+
+
+DEMO_PATHS = ("/", "/pricing", "/docs", "/docs/install", "/blog/launch", "/blog/tips", "/signup", "/about")
+DEMO_REFERRERS = (
+    None,
+    None,
+    "https://www.google.com/search",
+    "https://news.ycombinator.com/item",
+    "https://partner.example/",
+)
+
+
+def seed_demo_traffic(simulator: MatomoSimulator, days: int = 3, visits_per_day: int = 40, seed: int = 0) -> int:
+    """Store `days` whole days of traffic for site 1 (ending yesterday in its timezone): visits of 1-5 page views
+    a minute or two apart, some with an event, referrers from search, social and other sites. Returns the hits."""
+    rng = random.Random(seed)
+    zone = ZoneInfo(simulator.timezones.get(1, "UTC"))
+    last = parse_day("today", simulator.clock(), simulator.timezones.get(1, "UTC")) - dt.timedelta(days=1)
+    hits: list[tuple[dict[str, str], float]] = []
+    for back in range(days):
+        day = last - dt.timedelta(days=back)
+        start = dt.datetime.combine(day, dt.time(), zone).timestamp()
+        for _ in range(visits_per_day):
+            moment = start + rng.uniform(600, 86400 - 1800)
+            visitor = f"{rng.getrandbits(64):016x}"
+            referrer = rng.choice(DEMO_REFERRERS)
+            for index in range(rng.randint(1, 5)):
+                params = {
+                    "idsite": "1",
+                    "rec": "1",
+                    "_id": visitor,
+                    "url": f"https://site1.example{rng.choice(DEMO_PATHS)}",
+                }
+                params["action_name"] = params["url"].rsplit("/", 1)[-1] or "home"
+                if index == 0 and referrer:
+                    params["urlref"] = referrer
+                hits.append((params, float(int(moment))))
+                if rng.random() < 0.2:
+                    event = {
+                        **params,
+                        "e_c": "cta",
+                        "e_a": rng.choice(("click", "view")),
+                        "e_v": str(rng.randint(1, 9)),
+                    }
+                    hits.append((event, float(int(moment) + 5)))
+                moment += rng.uniform(20, 180)
+    hits.sort(key=lambda pair: pair[1])
+    with simulator._store_lock:
+        simulator._batch_sequence += 1
+        simulator._store(hits, simulator._batch_sequence)
+    return len(hits)
+
+
+class MatomoDemoSimulator(MatomoSimulator):
+    """A Matomo whose site 1 already holds three days of traffic (`seed_demo_traffic`): what `clickhaul simulate
+    matomo` serves and what the test suites read."""
+
+    def __init__(self, faults: Faults | None = None, *, port: int = 0, **options: Any) -> None:
+        super().__init__(faults, port=port, **options)
+        seed_demo_traffic(self)

@@ -3,11 +3,19 @@
 Traffic is generated as sessions (visitor, pages viewed, referrer, device, events...) per UTC day from a seed;
 every statistics endpoint aggregates the sessions that started within the requested local days in `tz`, so all
 endpoints agree with each other the way a real Pirsch does, and daylight-saving days have 23 or 25 hours.
+
+Writes: `POST /api/v1/hit/batch` and `/api/v1/event/batch` (a JSON list, each hit with its `time`) store hits for
+the domain whose hostname the hit's URL names, counted as Pirsch counts them: a visitor is a fingerprint of IP and
+User-Agent salted per UTC day (the same person on two days is two visitors), a session ends after 30 minutes
+without a hit (or after 24 hours), events do not count as page views, and hits of bots (a User-Agent on the
+blacklist, shorter than 10 or longer than 300 characters, or not ASCII), of unknown hostnames, or older than
+`max_age_days` are answered 200 and dropped. A batch with an invalid hit is refused whole (HTTP 400).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import re
 import threading
@@ -16,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from simulators.harness import (
@@ -35,6 +44,10 @@ from sources.common.clock import wall_time
 DEMO_CLIENT_ID = "clickhaul-demo-client-0000000000000"
 DEMO_CLIENT_SECRET = "pirsch-demo-secret-5f0c9e2b7d4a41c8b3e6a9d2c7f1e8b4"
 PAGE_LIMIT = 100
+# How far back a written hit's `time` may lie. Pirsch's documentation names no limit for the batch endpoints (they
+# are meant for page views buffered by a server); this is the limit the simulator enforces, and the default of
+# destination.pirsch.max_age_days: older hits are answered 200 and dropped.
+MAX_AGE_DAYS = 30
 
 LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "pt", "ja", "zh", "sv", "da"]
 COUNTRIES = {
@@ -188,16 +201,143 @@ def title_of(path: str) -> str:
     return "Home" if path == "/" else path.strip("/").replace("/", " · ").replace("-", " ").title()
 
 
+@dataclass(frozen=True)
+class SentHit:
+    """One page view or event written through the API, as Pirsch keeps it."""
+
+    time: float
+    fingerprint: str  # IP, User-Agent and the UTC day: Pirsch's daily-salted visitor
+    path: str
+    query: str
+    referrer: str
+    language: str
+    screen_class: str
+    platform: str
+    os: str
+    browser: str
+    event: tuple[str, tuple[tuple[str, str], ...], int] | None
+    tags: tuple[tuple[str, str], ...]
+
+
+SESSION_GAP_SECONDS = 30 * 60
+SESSION_MAX_SECONDS = 24 * 3600
+BOT_MARKERS = ("bot", "crawl", "spider", "slurp", "curl", "wget", "python", "httpx", "java/", "headless", "scrapy")
+
+
+def is_bot(user_agent: str) -> bool:
+    """Pirsch ignores these User-Agents (its blacklist, length limits and non-ASCII rule)."""
+    lowered = user_agent.lower()
+    return not 10 <= len(user_agent) <= 300 or not user_agent.isascii() or any(m in lowered for m in BOT_MARKERS)
+
+
+def screen_class(width: int) -> str:
+    for limit, name in ((2560, "XXL"), (1920, "XL"), (1280, "L"), (1024, "M")):
+        if width >= limit:
+            return name
+    return "S" if width > 0 else ""
+
+
+def client_of(user_agent: str) -> tuple[str, str, str]:
+    """(os, browser, platform) of a User-Agent, as far as the statistics need them."""
+    lowered = user_agent.lower()
+    os_name = next(
+        (name for marker, name in (("iphone", "iOS"), ("ipad", "iOS"), ("android", "Android"), ("windows", "Windows"),
+                                   ("mac os", "Mac"), ("linux", "Linux")) if marker in lowered),
+        "",
+    )  # fmt: skip
+    browser = next(
+        (name for marker, name in (("edg/", "Edge"), ("opr/", "Opera"), ("firefox", "Firefox"), ("chrome", "Chrome"),
+                                   ("safari", "Safari")) if marker in lowered),
+        "",
+    )  # fmt: skip
+    return os_name, browser, "mobile" if os_name in MOBILE_OS else ("desktop" if os_name else "unknown")
+
+
+def sessions_of(hits: Iterable[SentHit]) -> list[Session]:
+    """Pirsch's sessions of written hits: per daily visitor, split after 30 minutes without a hit (or 24 hours)."""
+    by_visitor: dict[str, list[SentHit]] = defaultdict(list)
+    for hit in hits:
+        by_visitor[hit.fingerprint].append(hit)
+    sessions = []
+    for fingerprint, visitor_hits in by_visitor.items():
+        visitor_hits.sort(key=lambda h: h.time)
+        runs: list[list[SentHit]] = []
+        for hit in visitor_hits:
+            last = runs[-1] if runs else None
+            if (
+                last
+                and hit.time - last[-1].time <= SESSION_GAP_SECONDS
+                and hit.time - last[0].time < SESSION_MAX_SECONDS
+            ):
+                last.append(hit)
+            else:
+                runs.append([hit])
+        for run in runs:
+            views = [h for h in run if h.event is None]
+            first = run[0]
+            seconds = [int(b.time - a.time) for a, b in itertools.pairwise(views)] + [0] if views else []
+            utm = tuple((k, v) for k, v in (tuple(p.split("=", 1)) for p in first.query.split("&") if "=" in p)
+                        if k in UTM)  # fmt: skip
+            sessions.append(
+                Session(
+                    start=first.time,
+                    visitor=stable_seed("visitor", fingerprint) % 10**12,
+                    pages=tuple(h.path for h in views),
+                    seconds_per_page=tuple(seconds),
+                    language=first.language,
+                    country="",
+                    city="",
+                    os=first.os,
+                    os_version="",
+                    browser=first.browser,
+                    browser_version="",
+                    platform=first.platform,
+                    screen_class=first.screen_class,
+                    referrer=first.referrer,
+                    referrer_name=urlsplit(first.referrer).hostname or "" if first.referrer else "",
+                    utm=utm,
+                    events=tuple(h.event for h in run if h.event is not None),
+                )
+            )
+    return sessions
+
+
 class Traffic:
-    """Sessions per domain and UTC day, generated on demand from the seed and cached."""
+    """Sessions per domain and UTC day, generated on demand from the seed and cached, plus the written ones."""
 
     def __init__(self, data: PirschData) -> None:
         self.data = data
         self.paths = data.path_list()
         self._cache = lru_cache(maxsize=4096)(self._generate)
+        self.generated = {str(domain["id"]) for domain in data.domain_list()}  # domains added later start empty
+        self.sent: dict[str, list[SentHit]] = defaultdict(list)
+        self._sent_lock = threading.Lock()
+        self._sent_sessions: dict[str, dict[dt.date, list[Session]]] = {}
 
-    def sessions_utc_day(self, domain_id: str, day: dt.date) -> tuple[Session, ...]:
-        return self._cache(domain_id, day) if self.data.covers(day) else ()
+    def record(self, domain_id: str, hits: list[SentHit]) -> None:
+        with self._sent_lock:
+            self.sent[domain_id].extend(hits)
+            self._sent_sessions.pop(domain_id, None)
+
+    def sent_sessions(self, domain_id: str, tags: dict[str, str] | None = None) -> dict[dt.date, list[Session]]:
+        """Written sessions by the UTC day they started; with `tags`, only of the hits carrying them."""
+        with self._sent_lock:
+            if not tags and domain_id in self._sent_sessions:
+                return self._sent_sessions[domain_id]
+            hits = [h for h in self.sent.get(domain_id, []) if not tags or tags.items() <= dict(h.tags).items()]
+        by_day: dict[dt.date, list[Session]] = defaultdict(list)
+        for session in sessions_of(hits):
+            by_day[dt.datetime.fromtimestamp(session.start, dt.UTC).date()].append(session)
+        if not tags:
+            with self._sent_lock:
+                self._sent_sessions[domain_id] = by_day
+        return by_day
+
+    def sessions_utc_day(self, domain_id: str, day: dt.date, tags: dict[str, str] | None = None) -> tuple[Session, ...]:
+        generated = (
+            self._cache(domain_id, day) if domain_id in self.generated and self.data.covers(day) and not tags else ()
+        )
+        return generated + tuple(self.sent_sessions(domain_id, tags).get(day, ()))
 
     def _generate(self, domain_id: str, day: dt.date) -> tuple[Session, ...]:
         rng = day_rng(self.data.seed, domain_id, day)
@@ -247,8 +387,10 @@ class Traffic:
             return self.paths[min(len(self.paths) - 1, int(rng.paretovariate(1.2)) - 1)]
         return rng.choice(self.paths)
 
-    def sessions(self, domain_id: str, first: dt.date, last: dt.date, tz: str) -> list[Session]:
-        """Sessions that started on local days first..last in `tz`."""
+    def sessions(
+        self, domain_id: str, first: dt.date, last: dt.date, tz: str, tags: dict[str, str] | None = None
+    ) -> list[Session]:
+        """Sessions that started on local days first..last in `tz` (with `tags`: written hits carrying them)."""
         zone = ZoneInfo(tz)
         begin = dt.datetime(first.year, first.month, first.day, tzinfo=zone).timestamp()
         after = last + dt.timedelta(days=1)
@@ -256,7 +398,7 @@ class Traffic:
         found: list[Session] = []
         day = dt.datetime.fromtimestamp(begin, dt.UTC).date()
         while dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() < end:
-            found.extend(s for s in self.sessions_utc_day(domain_id, day) if begin <= s.start < end)
+            found.extend(s for s in self.sessions_utc_day(domain_id, day, tags) if begin <= s.start < end)
             day += dt.timedelta(days=1)
         return found
 
@@ -536,8 +678,13 @@ class PirschSimulator(SimulatorServer):
         clock: Callable[[], float] = wall_time,
         port: int = 0,
         clients: dict[str, str] | None = None,
+        max_age_days: int = MAX_AGE_DAYS,
     ) -> None:
         super().__init__(faults or Faults(exempt_paths=(r"/api/v1/token$",)), port=port)
+        self.max_age_days = max_age_days
+        self.clock = clock
+        self.added_domains: list[dict[str, Any]] = []
+        self.dropped: dict[str, int] = defaultdict(int)  # why written hits were answered 200 and not kept
         self.data = data or PirschData()
         self.traffic = Traffic(self.data)
         self.statistics = Statistics(self.traffic)
@@ -550,10 +697,107 @@ class PirschSimulator(SimulatorServer):
         self.route("GET", r"/api/v1/domain", self.domains)
         self.route("GET", r"/api/v1/goal", self.goals)
         self.route("GET", r"/api/v1/statistics/(?P<name>[a-z/]+)", self.statistic)
+        self.route("POST", r"/api/v1/hit/batch", lambda request: self.write(request, events=False))
+        self.route("POST", r"/api/v1/event/batch", lambda request: self.write(request, events=True))
+
+    def domain_list(self) -> list[dict[str, Any]]:
+        return self.data.domain_list() + self.added_domains
 
     @property
     def domain_ids(self) -> list[str]:
-        return [domain["id"] for domain in self.data.domain_list()]
+        return [domain["id"] for domain in self.domain_list()]
+
+    def add_domain(self, hostname: str) -> str:
+        """A new domain without traffic (as created in Pirsch's dashboard): it holds exactly what is written."""
+        domain = {**self.data.domain_list()[0], "hostname": hostname, "subdomain": hostname.split(".")[0]}
+        domain["id"] = f"new{stable_seed(hostname, len(self.added_domains)) % 10**7:07d}"
+        with self._lock:
+            self.added_domains.append(domain)
+        return str(domain["id"])
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def write(self, request: Request, *, events: bool) -> Response:
+        """A batch of page views or events, each with its `time`: validated whole, then stored in order."""
+        if refused := self._authorized(request):
+            return refused
+        try:
+            body = request.json()
+        except ValueError:
+            return error(400, "request body is not valid JSON")
+        if not isinstance(body, list):
+            return error(400, "expected a list of hits")
+        hosts = {str(domain["hostname"]).removeprefix("www."): str(domain["id"]) for domain in self.domain_list()}
+        now = self.clock()
+        kept: dict[str, list[SentHit]] = defaultdict(list)
+        for index, item in enumerate(body):
+            problem, hit = self._hit(item, events, now)
+            if problem:
+                return error(400, "invalid hit", validation={f"{index}": problem})
+            assert hit is not None
+            url = urlsplit(str(item["url"]))
+            domain_id = hosts.get((url.hostname or "").removeprefix("www."))
+            reason = (
+                "bot" if is_bot(str(item["user_agent"]))
+                else "hostname" if domain_id is None
+                else "too_old" if hit.time < now - self.max_age_days * 86400
+                else "future" if hit.time > now + 60
+                else None
+            )  # fmt: skip
+            if reason:
+                with self._lock:
+                    self.dropped[reason] += 1
+                continue
+            assert domain_id is not None
+            kept[domain_id].append(hit)
+        for domain_id, hits in kept.items():
+            self.traffic.record(domain_id, hits)
+        return Response(200, "")
+
+    def _hit(self, item: Any, events: bool, now: float) -> tuple[str | None, SentHit | None]:
+        if not isinstance(item, dict):
+            return "not an object", None
+        if not item.get("url") or not urlsplit(str(item["url"])).hostname:
+            return "url: required, an absolute URL", None
+        if not item.get("user_agent"):
+            return "user_agent: required", None
+        try:
+            moment = dt.datetime.fromisoformat(str(item.get("time") or "").replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            moment = now if item.get("time") is None else -1.0
+        if moment < 0:
+            return "time: invalid format, use RFC 3339", None
+        event = None
+        if events:
+            name = str(item.get("event_name") or "").strip()
+            if not name:
+                return "event_name: required", None
+            meta = item.get("event_meta") or {}
+            if not isinstance(meta, dict) or any(isinstance(v, (dict, list)) for v in meta.values()):
+                return "event_meta: a single-level object of scalar values", None
+            event = (
+                name,
+                tuple(sorted((str(k), str(v)) for k, v in meta.items())),
+                int(item.get("event_duration") or 0),
+            )
+        url = urlsplit(str(item["url"]))
+        agent = str(item["user_agent"])
+        os_name, browser, platform = client_of(agent)
+        day = dt.datetime.fromtimestamp(moment, dt.UTC).date()
+        tags = item.get("tags") or {}
+        return None, SentHit(
+            moment,
+            f"{item.get('ip') or ''}|{agent}|{day.isoformat()}",
+            url.path or "/",
+            url.query,
+            str(item.get("referrer") or ""),
+            str(item.get("accept_language") or "")[:2].lower(),
+            screen_class(int(item.get("screen_width") or 0)),
+            platform,
+            os_name,
+            browser,
+            event,
+            tuple(sorted((str(k), str(v)) for k, v in tags.items())) if isinstance(tags, dict) else (),
+        )
 
     # -- auth -----------------------------------------------------------------------------------------
     def token(self, request: Request) -> Response:
@@ -593,7 +837,7 @@ class PirschSimulator(SimulatorServer):
         if refused := self._authorized(request):
             return refused
         limited, headers = self._config_limit()
-        return limited or json_response(self.data.domain_list(), headers=headers)
+        return limited or json_response(self.domain_list(), headers=headers)
 
     def goals(self, request: Request) -> Response:
         if refused := self._authorized(request):
@@ -648,7 +892,11 @@ class PirschSimulator(SimulatorServer):
         return json_response(answer)
 
     def answer(self, name: str, domain_id: str, first: dt.date, last: dt.date, tz: str, query: dict[str, str]) -> Any:
-        """The unpaged answer of one statistics endpoint: what the tests call the truth."""
+        """The unpaged answer of one statistics endpoint: what the tests call the truth. `tag_<key>=<value>`
+        filters keep only the written hits carrying those tags."""
+        tags = {key[4:]: value for key, value in query.items() if key.startswith("tag_")}
+        if tags:
+            return self.tagged(name, domain_id, first, last, tz, tags)
         sessions = self.traffic.sessions(domain_id, first, last, tz)
         if path := query.get("path"):
             sessions = [s for s in sessions if path in s.pages]
@@ -710,6 +958,15 @@ class PirschSimulator(SimulatorServer):
             return {"stats": [], "visitors": 0}
         return self.statistics.breakdown(name, sessions, query, domain_id)
 
+    def tagged(self, name: str, domain_id: str, first: dt.date, last: dt.date, tz: str, tags: dict[str, str]) -> Any:
+        """`total` and `events` of the hits carrying `tags`: what a client reads back to find its own hits."""
+        sessions = self.traffic.sessions(domain_id, first, last, tz, tags)
+        if name == "total":
+            return counts(sessions)
+        if name == "events":
+            return self.statistics.breakdown(name, sessions, {}, domain_id)
+        return None
+
     def truth(self, table_path: str, domain_id: str, day: dt.date, tz: str = "UTC", **query: str) -> Any:
         return self.answer(table_path, domain_id, day, day, tz, {"tz": tz, **query})
 
@@ -734,4 +991,4 @@ def demo_plan(simulator: PirschSimulator) -> DemoPlan:
     )
 
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "PirschData", "PirschSimulator", "demo_plan"]
+__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "MAX_AGE_DAYS", "PirschData", "PirschSimulator", "demo_plan"]

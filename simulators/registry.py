@@ -44,6 +44,8 @@ VENDORS: dict[str, Simulated] = {
     ),
     "opentracker": Simulated("simulators.opentracker:OpentrackerSimulator", "simulators.opentracker:demo_plan"),
     "umami": Simulated("simulators.umami:UmamiSimulator", "simulators.umami:demo_plan"),
+    # The demo reads Matomo back after pushing Opentracker's sessions to it (pipelines.demo.replay_into_matomo).
+    "matomo": Simulated("simulators.matomo:MatomoDemoSimulator", "simulators.matomo:demo_plan"),
 }
 
 

@@ -8,6 +8,8 @@ with staged as (
   select 'webtrekk', sum(visits), sum(pageviews) from {{ ref("stg_webtrekk__traffic_daily") }}
   union all
   select 'opentracker', count(*), sum(pageviews) from {{ ref("stg_opentracker__sessions") }}
+  union all
+  select 'matomo', sum(visits), sum(pageviews) from {{ ref("stg_matomo__visits_summary") }}
 ),
 mart as (
   select vendor, sum(visits) as visits, sum(pageviews) as pageviews from {{ ref("fct_traffic_daily") }} group by vendor

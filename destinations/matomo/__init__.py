@@ -1,6 +1,6 @@
 """Matomo tracking destination: rows of any table become Matomo hits, sent with bulk tracking, each hit once.
 
-Two ways in, one engine (`sender.Pusher`):
+Two ways in, one engine (`destinations.common.push.Pusher`, with Matomo as its target in `sender`):
 - `push_table(database, "dataset.table", ...)`, behind `clickhaul push matomo`: reads a DuckDB table in chunks;
   the ledger and `matomo_rejected` live in that same database file (schema `matomo`);
 - `matomo(...)`, a `@dlt.destination`: `pipeline.run(rows, destination=matomo())`; the ledger lives in the DuckDB
@@ -21,31 +21,29 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import dlt
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dlt.common.configuration import configspec
 from dlt.common.schema import TTableSchema
 from dlt.common.typing import TDataItems, TSecretStrValue
 
+from destinations.common.table import new_load_id, push_table_rows
 from sources.common.clock import wall_time
 from sources.common.config import VendorConfig, check_base_url, missing_config
 from sources.common.errors import ConfigError
 from sources.common.http import RetryPolicy
-from sources.common.tables import TableRows, WarehouseTables, split_table
+from sources.common.tables import TableRows
 
 from .client import MatomoTracker
-from .ledger import Ledger
+from .ledger import TABLES, Ledger
 from .mappings import MAPPINGS, RowMapping, check_columns, mapping
-from .sender import Pusher, PushOptions, PushSummary
+from .sender import MatomoOptions, MatomoTarget, Pusher, PushSummary
 from .settings import (
-    BUILD_PIECE_ROWS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_LEDGER_DATABASE,
     DEFAULT_RECONCILE_DELAY_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_WORKERS,
-    LEDGER_SCHEMA,
     MAX_BATCH_SIZE,
     MAX_WORKERS,
     READ_CHUNK_ROWS,
@@ -92,8 +90,8 @@ class MatomoConfig(VendorConfig):
         if self.reconcile_delay < 0:
             raise ConfigError(f"{self.key('reconcile_delay')} must be zero or more, not {self.reconcile_delay}")
 
-    def options(self) -> PushOptions:
-        return PushOptions(
+    def options(self) -> MatomoOptions:
+        return MatomoOptions(
             self.tracking_url,
             self.token_auth,
             self.idsite,
@@ -154,10 +152,6 @@ def invalidate_backdated(tracker: MatomoTracker, config: MatomoConfig, summary: 
         summary.invalidated[site] = sorted(days)
 
 
-def new_load_id() -> str:
-    return f"{wall_time():.6f}"
-
-
 def push_table(
     database: str | Path,
     table: str,
@@ -176,41 +170,34 @@ def push_table(
     `force` sends even when Matomo already holds visits in the rows' time span and this ledger knows none."""
     config = config or resolve_config()
     row_mapping = mapping(mapping_name)
-    dataset, name = split_table(table)
-    if dataset == LEDGER_SCHEMA:
-        raise ConfigError(f"{table} is the destination's own bookkeeping; push a data table")
-    path = Path(database)
-    if rows is None and not path.exists():
-        raise ConfigError(f"--database {str(path)!r} does not exist")
-    connection = duckdb.connect(str(path))
+    tracker = config.tracker(retry)
+
+    def before(ledger: Ledger, rows: TableRows) -> None:
+        if config.token_auth:
+            tracker.validate_token()
+            if not force and not ledger.knows(table):
+                refuse_if_matomo_holds(tracker, config, rows, row_mapping, table, Path(database))
+
     try:
-        rows = rows or TableRows.of(WarehouseTables(f"DuckDB file {path}", dataset, connection=connection), name)
-        columns = list(rows.columns)
-        check_columns(row_mapping, columns, table)
-        keys = tuple(key_columns) if key_columns else tuple(c for c in row_mapping.key_columns if c in columns)
-        missing = [c for c in (key_columns or ()) if c not in columns]
-        if missing:
-            raise ConfigError(f"--key column(s) {', '.join(missing)} not in {table}: choose from {', '.join(columns)}")
-        order = row_mapping.order_columns(columns)
-        order += [c for c in keys if c not in order]
-        tracker = config.tracker(retry)
-        try:
-            ledger = Ledger(connection, config.tracking_url, new_load_id())
-            if config.token_auth:
-                tracker.validate_token()
-                if not force and not ledger.knows(table):
-                    refuse_if_matomo_holds(tracker, config, rows, row_mapping, table, path)
-            # Read in time order (a visitor's hits go out in order), handed on in pieces: the first batch leaves
-            # after one batch of rows is built, not a whole chunk.
-            chunks = rows.chunks(order, chunk_rows, piece_rows=BUILD_PIECE_ROWS, first_piece_rows=config.batch_size)
-            pusher = Pusher(config.options(), tracker, ledger, now=now)
-            summary = pusher.push(chunks, row_mapping, table, key_columns=keys, total_rows=rows.total)
-            invalidate_backdated(tracker, config, summary)
-            return summary
-        finally:
-            tracker.close()
+        options = config.options()
+        summary = push_table_rows(
+            database,
+            table,
+            target=MatomoTarget(options, tracker),
+            tables=TABLES,
+            row_mapping=row_mapping,
+            options=options.engine(),
+            check_columns=check_columns,
+            key_columns=key_columns,
+            rows=rows,
+            chunk_rows=chunk_rows,
+            now=now,
+            before=before,
+        )
+        invalidate_backdated(tracker, config, summary)
+        return summary
     finally:
-        connection.close()
+        tracker.close()
 
 
 def refuse_if_matomo_holds(
@@ -305,7 +292,7 @@ def push_items(
     check_columns(row_mapping, columns, table_name)
     tracker = config.tracker()
     try:
-        with Ledger.open(ledger_database, config.tracking_url, new_load_id()) as ledger:
+        with Ledger.open(ledger_database, config.tracking_url, new_load_id(), TABLES) as ledger:
             summary = Pusher(options, tracker, ledger).push(
                 source,
                 row_mapping,

@@ -19,18 +19,19 @@ import datetime as dt
 import logging
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
+from destinations.common.push import BulkOutcome
 from sources.common.clock import SYSTEM_CLOCK, Clock
 from sources.common.errors import AuthError, ConfigError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, parse_retry_after
 from sources.common.monitor import current_monitor
 from sources.common.redact import redact, register_secret
+from sources.matomo.client import reporting_error_message
 
 from .settings import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -59,35 +60,11 @@ class ReadBackError(VendorError):
     """Matomo could not be read back (Live API refused or disabled): an unknown batch stays unknown."""
 
 
-@dataclass(frozen=True)
-class BulkOutcome:
-    state: str  # "stored" | "refused" | "unknown"
-    tracked: int = 0
-    invalid: int = 0
-    invalid_indices: list[int] | None = None
-    answered: bool = True  # False: no answer came (timeout, connection lost): the server may still be working
-    retry_after: float | None = None
-    reason: str = ""
-
-
 def split_tracking_url(tracking_url: str) -> tuple[str, str]:
     parts = urlsplit(tracking_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return origin, path
-
-
-def reporting_error_message(response: httpx.Response) -> str:
-    """Matomo answers a wrong token with an HTML page: name it instead of quoting the page."""
-    if "html" in response.headers.get("content-type", ""):
-        return f"HTTP {response.status_code} (an HTML error page: the token is invalid or expired)"
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(body)[:300]
 
 
 def _then(body: bytes, call: Callable[[], None]) -> Iterator[bytes]:

@@ -266,6 +266,38 @@ def opentracker_order(columns: Iterable[str]) -> list[str]:
     return order + (["session_id"] if "session_id" in available else [])
 
 
+# -- Umami events ---------------------------------------------------------------------------------------------
+def umami_to_hits(row: Mapping[str, Any]) -> Hits:
+    """One Umami event row (from `umami.events`) → one hit: a page view (event_type 1), or a custom event
+    (event_type 2) as an event with category `umami` and the event's name as its action. Umami keeps browser and
+    OS names, not the user-agent string: a typical one is rebuilt. The visitor is Umami's session."""
+    created = row.get("created_at")
+    if created in (None, ""):
+        raise InvalidHit("event has no created_at")
+    hostname = str(row.get("hostname") or "").strip()
+    path = str(row.get("url_path") or "/")
+    query = str(row.get("url_query") or "")
+    url = (f"https://{hostname}" if hostname else "") + path + (f"?{query}" if query else "")
+    referrer = str(row.get("referrer_domain") or "")
+    hit: dict[str, Any] = {
+        "url": url,
+        "action_name": row.get("page_title") or None,
+        "cdt": to_utc_datetime(created),
+        "_id": visitor_hex(row["session_id"]) if row.get("session_id") else None,
+        "ua": user_agent(row.get("browser"), row.get("os")),
+        "urlref": f"https://{referrer}{row.get('referrer_path') or '/'}" if referrer else None,
+        "country": str(row.get("country")).lower() if row.get("country") else None,
+    }
+    if int(row.get("event_type") or 1) == 2:
+        hit |= {"e_c": "umami", "e_a": row.get("event_name") or "(unnamed)"}
+    return [hit]
+
+
+def umami_order(columns: Iterable[str]) -> list[str]:
+    available = set(columns)
+    return [name for name in ("created_at", "id") if name in available]
+
+
 MAPPINGS: dict[str, RowMapping] = {
     "default": RowMapping(
         "default",
@@ -280,6 +312,14 @@ MAPPINGS: dict[str, RowMapping] = {
         opentracker_order,
         key_columns=("session_id",),
         required_any=(OT_START, ("entry_page", "entry_root_url", "current_page")),
+    ),
+    "umami_events": RowMapping(
+        "umami_events",
+        "Umami events (umami.events) replayed as page views and custom events",
+        umami_to_hits,
+        umami_order,
+        key_columns=("id",),
+        required_any=(("created_at",), ("url_path",), ("event_type",)),
     ),
 }
 

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import orjson
 
+from destinations.common.push import Verdict
 from sources.common.clock import today_utc
 
 from .client import MatomoTracker
@@ -122,15 +123,6 @@ def stored_fingerprints(visits: Iterable[dict[str, Any]], seen: set[tuple[Any, A
 def segment_of(visitors: Iterable[tuple[str, str]]) -> str:
     """`visitorId==a,userId==b`: a comma is OR; values are URL-encoded, as Matomo's segment grammar wants."""
     return ",".join(f"{name}=={quote(value, safe='')}" for name, value in visitors)
-
-
-@dataclass
-class Verdict:
-    stored: list[int]  # positions in the batch of hits Matomo holds
-    missing: list[int]  # positions of hits it does not hold, or that cannot be checked (see `unverifiable`)
-    unverifiable: int  # hits among `missing` that record no action (goals, orders, pings)
-    without_visitor: int  # hits looked for by time span only
-    queries: int
 
 
 class Reconciler:

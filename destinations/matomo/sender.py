@@ -1,53 +1,41 @@
-"""The push engine: rows in chunks → hits → validation → ledger filter → per-visitor shards → parallel workers.
-
-Every visitor's hits go to one shard (a stable hash of `_id`, `cid`, `uid` or the IP), and each worker sends its
-shard's batches one after another, a batch only after the outcome of the previous one is known: a visitor's hits
-reach Matomo in the order they were read. Batches are recorded in flight as they are queued, and acknowledgements
-are written by a ledger thread, so a worker touches the ledger between two sends only after an unknown outcome.
-Memory holds one chunk of rows plus a few batches per worker, however large the table.
-
-Exactly once: a batch is recorded in flight before it is sent (when it is queued). Its outcome is stored (the
-answer says so), refused (nothing can have been stored: sent again after a pause) or unknown (5xx, `status:
-error`, an answer lost, cut or late, a crash): then Matomo is read back (`reconcile`), the hits it holds enter the
-ledger, and only the missing ones are sent again. A run first settles the batches a crashed run left in flight.
+"""Matomo as a target of the shared push engine (`destinations.common.push`): hits are Tracking API parameters
+checked by `validation`, a batch is one bulk tracking POST, and a batch in an unknown state is read back through
+the Reporting API (`reconcile`). The engine (ledger, shards, workers, exactly once) is the same for every
+destination; Matomo only says how to encode, send and read back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import logging
-import queue
-import random
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from destinations.common.push import (
+    BulkOutcome,
+    Hit,
+    Prepared,
+    PushOptions,
+    PushSummary,
+    Verdict,
+    encode_request,
+    json_row,
+)
+from destinations.common.push import Pusher as _Pusher
 
-from sources.common.clock import today_utc, wall_time
-from sources.common.counters import Counters
-from sources.common.errors import TransientError
-from sources.common.monitor import current_monitor
-
-from .client import BulkOutcome, MatomoTracker
-from .ledger import Acknowledgement, Flight, Ledger, Rejection
-from .mappings import RowMapping
+from .client import MatomoTracker
+from .ledger import Ledger
 from .reconcile import Reconciler, pv_id_of, request_params
-from .settings import CLIENT_ERROR_ATTEMPTS, DEFAULT_RECONCILE_DELAY_SECONDS, QUEUE_BATCHES_PER_WORKER
-from .validation import HitRules, InvalidHit, prepare_hit
+from .settings import DEFAULT_RECONCILE_DELAY_SECONDS, VENDOR
+from .validation import HitRules, prepare_hit
 
-log = logging.getLogger("clickhaul.matomo")
+__all__ = ["Hit", "MatomoOptions", "MatomoTarget", "PushSummary", "Pusher", "encode_request", "json_row"]
 
 _VISITOR_KEYS = ("_id", "cid", "uid", "cip")
-_IDENTITY_SKIP = frozenset({"_dlt_load_id"})
 
 
 @dataclass
-class PushOptions:
+class MatomoOptions:
     tracking_url: str
     token_auth: str | None
     idsite: int | None
@@ -56,513 +44,52 @@ class PushOptions:
     queued_tracking: bool
     reconcile_delay: float = DEFAULT_RECONCILE_DELAY_SECONDS
 
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    hit_id: str
-    visitor: str  # the shard key
-    request: str  # '{"idsite":"1","url":...}': one request of the bulk body, as sent
-    row: Mapping[str, Any]  # the source row, for the rejected table
-    site: str
-    day: str  # the UTC day of `cdt` (YYYY-MM-DD), "" when the hit has none
+    def engine(self) -> PushOptions:
+        return PushOptions(self.batch_size, self.workers, self.reconcile_delay, queued=self.queued_tracking)
 
 
-@dataclass
-class PushSummary(Counters):
-    source: str
-    tracking_url: str
-    mapping: str
-    load_id: str
-    rows: int = 0
-    hits: int = 0
-    already_acknowledged: int = 0
-    sent: int = 0
-    tracked: int = 0
-    rejected_client: int = 0
-    rejected_server: int = 0
-    batches: int = 0
-    requests: int = 0
-    retried: int = 0
-    lost_answers: int = 0
-    unknown_outcomes: int = 0  # sends whose outcome only reading Matomo back could tell
-    reconciled_batches: int = 0
-    reconciliation_requests: int = 0
-    found_stored: int = 0  # hits found already in Matomo, not sent again
-    resent: int = 0  # hits sent again because Matomo did not hold them
-    resent_unverified: int = 0  # of `resent`: hits Matomo records without an action (goals, orders, pings)
-    found_by_time_only: int = 0  # hits without a visitor id, looked for by time span alone
-    recovered_batches: int = 0  # batches a crashed run left in flight, settled first
-    seconds: float = 0.0
-    backdated: dict[str, set[str]] = field(default_factory=dict)  # site -> UTC days before today with new hits
-    invalidated: dict[str, list[str]] = field(default_factory=dict)
+class MatomoTarget:
+    """Bulk tracking into one Matomo; read-backs through its Reporting API."""
 
-    def note_backdated(self, hits: Iterable[Hit], today: str) -> None:
-        """Days of hits Matomo holds (acknowledged or found stored): their archives need invalidating."""
-        days = {(hit.site, hit.day) for hit in hits if hit.day and hit.site and hit.day < today}
-        with self._lock:
-            for site, day in days:
-                self.backdated.setdefault(site, set()).add(day)
+    vendor = VENDOR
 
-    @property
-    def rejected(self) -> int:
-        return self.rejected_client + self.rejected_server
-
-    @property
-    def hits_per_second(self) -> float:
-        return self.sent / self.seconds if self.seconds > 0 else 0.0
-
-    def render(self) -> str:
-        lines = [
-            f"matomo: {self.source} → {self.tracking_url} (mapping {self.mapping}, load {self.load_id})",
-            f"  rows {self.rows:,}, hits {self.hits:,}, already acknowledged earlier {self.already_acknowledged:,}",
-            f"  sent {self.sent:,}, tracked {self.tracked:,}, rejected {self.rejected:,} "
-            f"(before sending {self.rejected_client:,}, by Matomo {self.rejected_server:,})",
-            f"  {self.batches:,} batches in {self.requests:,} requests ({self.retried:,} retried), "
-            f"{self.seconds:.1f} s, {self.hits_per_second:,.0f} hits/s",
-        ]
-        if self.reconciled_batches or self.recovered_batches:
-            lines.append(
-                f"  reconciled {self.reconciled_batches:,} batch(es) whose outcome was unknown "
-                f"({self.recovered_batches:,} left in flight by an earlier run; {self.lost_answers:,} answer(s) "
-                f"lost; {self.reconciliation_requests:,} read-back request(s)): {self.found_stored:,} hits found "
-                f"already stored, {self.resent:,} sent again"
-            )
-        if self.resent_unverified:
-            lines.append(
-                f"  warning: {self.resent_unverified:,} hit(s) of unknown batches record no page view in Matomo "
-                "(goal conversions, orders, pings) and were sent again unverified; Matomo counts an order id once "
-                "and a goal once per visit"
-            )
-        if self.found_by_time_only:
-            lines.append(
-                f"  warning: {self.found_by_time_only:,} hit(s) without a visitor id (_id, cid, uid) were looked "
-                "for in every visit of their days (no visitor segment): add a visitor id to keep read-backs small"
-            )
-        for site, days in sorted(self.invalidated.items()):
-            lines.append(f"  invalidated archived reports of site {site} for {len(days)} day(s): {', '.join(days)}")
-        return "\n".join(lines)
-
-
-def encode_request(params: Mapping[str, str]) -> str:
-    """One request of a bulk body as a JSON object of parameters (as Matomo's own log importer sends them):
-    encoded once, kept as it is in the ledger while in flight, and joined into the body without re-encoding."""
-    return orjson.dumps(params).decode()
-
-
-def json_row(row: Mapping[str, Any]) -> str:
-    """A row as JSON. Also the identity of rows without key columns: its exact text is part of their hit ids
-    in every ledger written so far, so it must not change."""
-    return json.dumps(row, default=str, ensure_ascii=False, sort_keys=True)
-
-
-def shard_of(visitor: str, shards: int) -> int:
-    return int.from_bytes(hashlib.blake2b(visitor.encode(), digest_size=8).digest(), "big") % shards
-
-
-def batch_hash(hit_ids: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(hit_ids).encode()).hexdigest()
-
-
-class _Stop(Exception):
-    pass
-
-
-Launched = tuple[list[Hit], Flight]
-
-
-class Slot:
-    """One queued batch's place in its worker's queue, given back once (when sent, or when dropped)."""
-
-    def __init__(self, slots: threading.Semaphore) -> None:
-        self._slots: threading.Semaphore | None = slots
-
-    def release(self) -> None:
-        slots, self._slots = self._slots, None
-        if slots is not None:
-            slots.release()
-
-
-class LedgerWriter:
-    """One thread that writes acknowledged batches to the ledger, off the workers' path between two sends."""
-
-    def __init__(self) -> None:
-        self._jobs: queue.Queue[Callable[[], object] | None] = queue.Queue()
-        self._errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, name="matomo-ledger", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            if self._errors and job.__name__ != "set":
-                continue
-            try:
-                job()
-            except BaseException as error:
-                self._errors.append(error)
-
-    def submit(self, job: Callable[[], object]) -> None:
-        self._jobs.put(job)
-
-    def wait(self) -> None:
-        """Until every write submitted so far is done (or failed: then raise its error)."""
-        done = threading.Event()
-        self._jobs.put(done.set)
-        done.wait()
-        if self._errors:
-            raise self._errors[0]
-
-    def close(self, errors: list[BaseException]) -> None:
-        """Wait for every write; its first failure joins `errors`."""
-        self._jobs.put(None)
-        self._thread.join()
-        errors.extend(self._errors)
-
-
-class Pusher:
-    """Sends the rows of one source through one tracker into one ledger."""
-
-    def __init__(
-        self,
-        options: PushOptions,
-        tracker: MatomoTracker,
-        ledger: Ledger,
-        *,
-        now: Any = wall_time,
-        progress_task: str = "matomo",
-    ) -> None:
+    def __init__(self, options: MatomoOptions, tracker: MatomoTracker) -> None:
         self.options = options
         self.tracker = tracker
-        self.ledger = ledger
         self.reconciler = Reconciler(tracker)
-        self.now = now
-        self.progress_task = progress_task
-        self._errors: list[BaseException] = []
-        self._stop = threading.Event()
-        self._acknowledged_any = threading.Event()
+        self.url = options.tracking_url
+        self.clock = tracker.clock
+        self.retry = tracker.retry
 
-    # -- building hits ----------------------------------------------------------------------------------
-    def row_identity(self, row: Mapping[str, Any], key_columns: tuple[str, ...]) -> str:
-        if key_columns and all(row.get(column) is not None for column in key_columns):
-            return json.dumps([str(row[column]) for column in key_columns])
-        if row.get("_dlt_id") is not None:
-            return f"_dlt_id:{row['_dlt_id']}"
-        return json_row({k: v for k, v in row.items() if k not in _IDENTITY_SKIP})
+    @property
+    def stats(self) -> Any:
+        return self.tracker.stats
 
-    def build(
-        self,
-        rows: list[dict[str, Any]],
-        row_mapping: RowMapping,
-        source: str,
-        key_columns: tuple[str, ...],
-        rules: HitRules,
-        summary: PushSummary,
-    ) -> tuple[list[Hit], list[Rejection]]:
-        """Hits of one chunk that still need sending; hits Matomo holds from an earlier run are skipped before
-        they are even validated. Each hit gets a `pv_id` from its hit id, so it can be found in Matomo again."""
-        candidates: list[tuple[str, dict[str, Any], Mapping[str, Any]]] = []
-        rejections: list[Rejection] = []
-        prefix = f"{self.options.tracking_url}\x1f{source}\x1f{row_mapping.name}\x1f"
-        for row in rows:
-            identity = prefix + self.row_identity(row, key_columns)
-            try:
-                raw_hits = row_mapping.to_hits(row)
-            except (InvalidHit, ValueError, TypeError) as error:
-                rejections.append(
-                    Rejection(source, "client", f"row cannot be mapped: {error}", None, json_row(row), None)
-                )
-                continue
-            for index, raw in enumerate(raw_hits):
-                hit_id = hashlib.sha256(f"{identity}\x1f{index}".encode()).hexdigest()[:32]
-                candidates.append((hit_id, raw, row))
-        known = self.ledger.acknowledged([hit_id for hit_id, _, _ in candidates])
-        hits: list[Hit] = []
-        for hit_id, raw, source_row in candidates:
-            if hit_id in known:
-                continue
-            try:
-                params = prepare_hit(raw, rules)
-            except (InvalidHit, ValueError) as error:
-                rejections.append(Rejection(source, "client", str(error), hit_id, json_row(source_row), None))
-                continue
-            if "pv_id" not in params:
-                params["pv_id"] = pv_id_of(hit_id)
-            visitor = next((params[key] for key in _VISITOR_KEYS if key in params), "")
-            cdt = params.get("cdt", "")
-            hits.append(Hit(hit_id, visitor, encode_request(params), source_row, params["idsite"], cdt[:10]))
-        summary.add(
-            hits=len(candidates),
-            already_acknowledged=len(known),
-            rejected_client=len(rejections),
-        )
-        return hits, rejections
-
-    # -- the run ----------------------------------------------------------------------------------------
-    def push(
-        self,
-        chunks: Iterable[list[dict[str, Any]]],
-        row_mapping: RowMapping,
-        source: str,
-        *,
-        key_columns: tuple[str, ...] | None = None,
-        total_rows: int | None = None,
-    ) -> PushSummary:
+    def prepare(self, raw: Mapping[str, Any], hit_id: str, now: float) -> Prepared:
+        """Tracking API parameters; each hit gets a `pv_id` from its hit id, so it can be found in Matomo again."""
         options = self.options
-        keys = row_mapping.key_columns if key_columns is None else key_columns
-        summary = PushSummary(source, options.tracking_url, row_mapping.name, self.ledger.load_id)
-        monitor = current_monitor()
-        monitor.task(self.progress_task, total_rows)
-        began = time.monotonic()
-        requests_before, retries_before = self.tracker.stats.requests, self.tracker.stats.retries
-        self.writer = LedgerWriter()
-        try:
-            self.recover(source, summary)  # before reading: these hits are not in the ledger yet
-            self.writer.wait()
-            self.ledger.prepare(source)
-            self._run(chunks, row_mapping, source, keys, summary)
-        finally:
-            errors: list[BaseException] = []
-            self.writer.close(errors)
-            summary.seconds = time.monotonic() - began
-            summary.requests = self.tracker.stats.requests - requests_before
-            summary.retried = self.tracker.stats.retries - retries_before
-        if errors:
-            raise errors[0]
-        return summary
+        params = prepare_hit(raw, HitRules(options.idsite, bool(options.token_auth), now, options.queued_tracking))
+        if "pv_id" not in params:
+            params["pv_id"] = pv_id_of(hit_id)
+        visitor = next((params[key] for key in _VISITOR_KEYS if key in params), "")
+        return Prepared(encode_request(params), visitor, params["idsite"], params.get("cdt", "")[:10])
 
-    def recover(self, source: str, summary: PushSummary) -> None:
-        """Settle the batches a crashed or failed run left in flight: what Matomo holds of them enters the ledger,
-        the rest is sent now, oldest first, before any newer hit of their visitors."""
-        flights = self.ledger.in_flight(source)
-        if flights:
-            # A batch may have been sent the moment before the crash (the ledger knows when it was queued, not
-            # when it left): give the server `reconcile_delay` from now, as after a lost answer.
-            self._wait_until(wall_time() + self.options.reconcile_delay)
-        for flight in flights:
-            hits = [
-                Hit(hit_id, "", request, {}, params.get("idsite", ""), params.get("cdt", "")[:10])
-                for hit_id, request in zip(flight.hit_ids, flight.requests, strict=True)
-                for params in (request_params(request),)
-            ]
-            missing = self._reconcile(flight, hits, summary, lost_answers=0)
-            summary.add(recovered_batches=1)
-            if missing:
-                self._deliver(missing, summary, source, resending=True)
+    def locate(self, request: str) -> tuple[str, str]:
+        params = request_params(request)
+        return params.get("idsite", ""), params.get("cdt", "")[:10]
 
-    def _run(
-        self,
-        chunks: Iterable[list[dict[str, Any]]],
-        row_mapping: RowMapping,
-        source: str,
-        keys: tuple[str, ...],
-        summary: PushSummary,
-    ) -> None:
-        options = self.options
-        monitor = current_monitor()
-        queues: list[queue.Queue[Launched | None]] = [queue.Queue() for _ in range(options.workers)]
-        # A worker frees a slot once a batch's body is on the wire: the reader builds while the worker waits for
-        # Matomo, not while it sends (both need the GIL).
-        self._slots = [threading.Semaphore(QUEUE_BATCHES_PER_WORKER) for _ in range(options.workers)]
-        threads = [
-            threading.Thread(target=self._work, args=(n, q, summary, source), name=f"matomo-worker-{n}", daemon=True)
-            for n, q in enumerate(queues)
-        ]
-        for thread in threads:
-            thread.start()
-        buffers: list[list[Hit]] = [[] for _ in range(options.workers)]
-        try:
-            for rows in chunks:
-                if self._stop.is_set():
-                    break
-                rules = HitRules(options.idsite, bool(options.token_auth), self.now(), options.queued_tracking)
-                hits, rejections = self.build(rows, row_mapping, source, keys, rules, summary)
-                self.ledger.reject(rejections)
-                summary.add(rows=len(rows))
-                for hit in hits:
-                    shard = shard_of(hit.visitor, options.workers) if options.workers > 1 else 0
-                    buffers[shard].append(hit)
-                    if len(buffers[shard]) >= options.batch_size:
-                        self._put(queues[shard], shard, buffers[shard], source)
-                        buffers[shard] = []
-                monitor.advance(self.progress_task, windows=len(rows), rows=len(rows))
-            for shard, buffer in enumerate(buffers):
-                if buffer:
-                    self._put(queues[shard], shard, buffer, source)
-        except _Stop:
-            pass
-        except BaseException as error:
-            self._errors.append(error)
-            self._stop.set()
-        finally:
-            for q in queues:
-                q.put(None)
-            for thread in threads:
-                thread.join()
-        if self._errors:
-            raise self._errors[0]
+    def send(
+        self, requests: Sequence[str], is_first: Callable[[], bool], on_sent: Callable[[], None] | None
+    ) -> BulkOutcome:
+        return self.tracker.send(requests, is_first=is_first, on_sent=on_sent)
 
-    def _launch(self, batch: list[Hit], source: str) -> Launched:
-        """Record a batch in flight as it is queued (the reader's time, not the worker's): between two batches a
-        worker then writes nothing to the ledger before sending."""
-        return batch, self.ledger.launch(source, [hit.hit_id for hit in batch], [hit.request for hit in batch])
+    def check(self, requests: Sequence[str], sent_on: dt.date) -> Verdict:
+        return self.reconciler.check(requests, sent_on)
 
-    def _put(self, q: queue.Queue[Launched | None], shard: int, batch: list[Hit], source: str) -> None:
-        while not self._slots[shard].acquire(timeout=0.2):
-            if self._stop.is_set():
-                raise _Stop()
-        q.put(self._launch(batch, source))
 
-    def _work(self, shard: int, q: queue.Queue[Launched | None], summary: PushSummary, source: str) -> None:
-        slots = self._slots[shard]
-        while (launched := q.get()) is not None:
-            batch, flight = launched
-            slot = Slot(slots)
-            try:
-                if self._stop.is_set():
-                    # Sending past a failed batch would break its visitors' order: the next run sends it.
-                    self.ledger.settle(flight, None)
-                    continue
-                self._deliver(batch, summary, source, flight=flight, on_sent=slot.release)
-            except BaseException as error:
-                self._errors.append(error)
-                self._stop.set()
-            finally:
-                slot.release()
+class Pusher(_Pusher):
+    """The shared engine with a Matomo target."""
 
-    # -- one batch, until Matomo holds all of it --------------------------------------------------------
-    def _deliver(
-        self, batch: list[Hit], summary: PushSummary, source: str, *, flight: Flight | None = None,
-        resending: bool = False, on_sent: Callable[[], None] | None = None,
-    ) -> None:  # fmt: skip
-        """Send `batch` until every hit of it is in Matomo (or reported invalid); each send recorded in flight
-        first. An unknown outcome is read back, and only the hits Matomo lacks go out again."""
-        pending = batch
-        if not resending:
-            summary.add(batches=1, sent=len(batch))
-        attempts = refusals = 0
-        while pending:
-            attempts += 1
-            if flight is None:
-                flight = self._launch(pending, source)[1]
-            started = wall_time()
-            outcome = self.tracker.send(
-                flight.requests, is_first=lambda: not self._acknowledged_any.is_set(), on_sent=on_sent
-            )
-            if outcome.state == "stored":
-                self._stored(flight, pending, outcome, summary, source)
-                return
-            if outcome.state == "refused":
-                self.ledger.settle(flight, None)  # nothing can have been stored
-                refusals += 1
-                if refusals >= CLIENT_ERROR_ATTEMPTS and outcome.retry_after is None and "HTTP 4" in outcome.reason:
-                    raise TransientError(f"matomo: a batch was refused {refusals} times: {outcome.reason}")
-            else:
-                summary.add(unknown_outcomes=1, lost_answers=0 if outcome.answered else 1)
-                if not outcome.answered:  # the server may still be working on it
-                    self._wait_until(started + self.options.reconcile_delay)
-                pending = self._reconcile(flight, pending, summary, lost_answers=0 if outcome.answered else 1)
-                if not pending:
-                    return
-            flight = None
-            if attempts >= self.tracker.retry.max_attempts:
-                raise TransientError(
-                    f"matomo: gave up on a batch after {attempts} attempts ({outcome.reason}); {len(pending)} hit(s) "
-                    "are not in Matomo and will be sent by the next run"
-                )
-            self.tracker.stats.add(retries=1)
-            current_monitor().count(retries=1)
-            delay = outcome.retry_after if outcome.retry_after is not None else self._backoff(attempts)
-            log.info("matomo: batch %s (%s); sending %d hit(s) again in %.1f s", outcome.state, outcome.reason,
-                     len(pending), delay)  # fmt: skip
-            self.tracker.clock.sleep(delay)
-
-    def _stored(
-        self, flight: Flight, batch: list[Hit], outcome: BulkOutcome, summary: PushSummary, source: str
-    ) -> None:
-        """Matomo stored the batch. Its ledger write goes to the writer thread while this worker sends its next
-        batch: until written, the batch stays in flight, and a crash in between only costs a read-back."""
-        ack = Acknowledgement(batch_hash(flight.hit_ids), flight.hit_ids, source, outcome.tracked, outcome.invalid, 0)
-        rejections = self.server_rejections(batch, outcome, source)
-
-        def write() -> None:
-            self.ledger.settle(flight, ack)
-            self.ledger.reject(rejections)
-
-        self.writer.submit(write)
-        self._acknowledged_any.set()
-        if outcome.tracked:
-            summary.note_backdated(batch, today_utc().isoformat())
-        summary.add(tracked=outcome.tracked, rejected_server=outcome.invalid)
-        if outcome.tracked + outcome.invalid != len(batch) and not self.options.queued_tracking:
-            log.warning(
-                "matomo: a batch of %d hits was answered tracked %d, invalid %d",
-                len(batch),
-                outcome.tracked,
-                outcome.invalid,
-            )
-
-    def _reconcile(self, flight: Flight, batch: list[Hit], summary: PushSummary, lost_answers: int) -> list[Hit]:
-        """Read Matomo back for a batch in an unknown state; the hits it holds enter the ledger; return the rest."""
-        sent_on = dt.datetime.fromtimestamp(flight.sent_at, dt.UTC).date()
-        verdict = self.reconciler.check([hit.request for hit in batch], sent_on)
-        found = [batch[i] for i in verdict.stored]
-        ack = None
-        if found:
-            ids = [hit.hit_id for hit in found]
-            ack = Acknowledgement(
-                batch_hash(ids),
-                ids,
-                flight.source,
-                len(found),
-                0,
-                lost_answers,
-                found_stored=len(found),
-                reconciled=True,
-            )
-        self.ledger.settle(flight, ack)
-        summary.note_backdated(found, today_utc().isoformat())
-        missing = [batch[i] for i in verdict.missing]
-        summary.add(
-            reconciled_batches=1,
-            reconciliation_requests=verdict.queries,
-            found_stored=len(found),
-            tracked=len(found),
-            resent=len(missing),
-            resent_unverified=verdict.unverifiable,
-            found_by_time_only=verdict.without_visitor,
-        )
-        current_monitor().count(requests=verdict.queries)
-        log.info("matomo: read back a batch of %d: %d stored, %d missing", len(batch), len(found), len(missing))
-        return missing
-
-    def _backoff(self, attempt: int) -> float:
-        policy = self.tracker.retry
-        return random.uniform(policy.base_delay / 2, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)))
-
-    def _wait_until(self, moment: float) -> None:
-        delay = moment - wall_time()
-        if delay > 0:
-            self.tracker.clock.sleep(delay)
-
-    @staticmethod
-    def server_rejections(batch: list[Hit], result: BulkOutcome, source: str) -> list[Rejection]:
-        if not result.invalid:
-            return []
-        if result.invalid_indices is not None:
-            return [
-                Rejection(source, "server", "Matomo reported this hit invalid", batch[i].hit_id,
-                          json_row(batch[i].row), batch[i].request)
-                for i in result.invalid_indices
-                if 0 <= i < len(batch)
-            ]  # fmt: skip
-        # Without a super-user token Matomo says how many, not which: record the batch once.
-        return [
-            Rejection(
-                source,
-                "server",
-                f"Matomo reported {result.invalid} of {len(batch)} hits of this batch invalid without saying "
-                "which (invalid_indices needs a super-user token_auth)",
-                None,
-                "[" + ",".join(json_row(hit.row) for hit in batch) + "]",
-                "\n".join(hit.request for hit in batch),
-            )
-        ]
+    def __init__(self, options: MatomoOptions, tracker: MatomoTracker, ledger: Ledger, *, now: Any = None) -> None:
+        kwargs = {"now": now} if now is not None else {}
+        super().__init__(options.engine(), MatomoTarget(options, tracker), ledger, **kwargs)

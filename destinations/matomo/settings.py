@@ -11,14 +11,11 @@ DEFAULT_WORKERS = 4  # a real Matomo on 2 cores peaks at 2-4 parallel senders (A
 MAX_WORKERS = 64
 DEFAULT_TIMEOUT_SECONDS = 120.0  # 1,000 hits in one bulk take ~2 s on a real server; leave room for load
 READ_CHUNK_ROWS = 5_000  # rows read from the table at once: memory stays bounded however large it is
-BUILD_PIECE_ROWS = 1_000  # rows turned into hits at once: the first batch goes out after 1,000 rows, not 5,000
-QUEUE_BATCHES_PER_WORKER = 4  # batches waiting per worker before the reader pauses
 
 # Retrying a failed batch: a rolled-back bulk (deadlock on a fresh site) is worth retrying within seconds.
 RETRY_ATTEMPTS = 6
 RETRY_BASE_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
-CLIENT_ERROR_ATTEMPTS = 3  # HTTP 4xx (other than the first batch's 400) is retried this often, then fatal
 # A batch whose answer never came may still be in the server's hands: read Matomo back only this long after it was
 # sent (a crashed run's batches too). An answered batch (even HTTP 500) is read back at once.
 DEFAULT_RECONCILE_DELAY_SECONDS = 5.0

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from destinations.common.push import InvalidHit
+
 from .settings import (
     AUTH_PARAMETERS,
     CDT_AGE_MARGIN_SECONDS,
@@ -28,10 +30,6 @@ from .settings import (
 
 _HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
 _DIGITS = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-class InvalidHit(ValueError):
-    """One hit cannot be sent; the message is the reason recorded in `matomo_rejected`."""
 
 
 @dataclass(frozen=True)

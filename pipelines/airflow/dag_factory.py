@@ -49,9 +49,10 @@ def clickhaul_dag(
     writer); warehouses can take `"parallel"`. Credentials come from the workers' environment or `.dlt/`."""
     import dlt
 
+    from pipelines.accounts import accounts_to_run
     from pipelines.registry import vendor
-    from pipelines.runner import account_pipeline_name, account_scope, build_source, parse_resources, prepare_loads
-    from sources.common.accounts import accounts_to_run
+    from pipelines.runner import account_scope, build_source, parse_resources, prepare_loads
+    from sources.common.accounts import account_pipeline_name
 
     spec = vendor(source)
     name = pipeline_name or f"clickhaul_{spec.name}"
@@ -120,8 +121,8 @@ def clickhaul_backfill_dag(
     from airflow.operators.python import PythonOperator
     from airflow.utils.task_group import TaskGroup
 
+    from pipelines.accounts import accounts_to_run
     from pipelines.registry import vendor
-    from sources.common.accounts import accounts_to_run
 
     from .tasks import SERIAL_DESTINATIONS, drop_window_staging, load_window, plan_windows, pool_of
 
@@ -176,7 +177,7 @@ def ensure_pools(sources: list[str], parallel: int = 4) -> dict[str, int]:
     """Create or resize the pools of every account's login (idempotent; writes only what differs)."""
     from airflow.models.pool import Pool
 
-    from sources.common.accounts import accounts_to_run
+    from pipelines.accounts import accounts_to_run
 
     from .tasks import pool_of
 

@@ -11,12 +11,10 @@ source, check and client built inside resolves that account's settings without b
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
 
 from .errors import ConfigError
 
@@ -38,6 +36,13 @@ def account_sections(vendor: str) -> tuple[str, ...]:
     return (vendor, "accounts", name) if name else (vendor,)
 
 
+def account_pipeline_name(base: str, account: str | None = None) -> str:
+    """Each account has its own pipeline (its own state): `clickhaul_pirsch__client_a`; the implicit `default`
+    account keeps the name pipelines had before accounts existed."""
+    account = account or current_account()
+    return base if account in (None, DEFAULT_ACCOUNT) else f"{base}__{account}"
+
+
 @contextmanager
 def use_account(name: str | None) -> Iterator[None]:
     """Resolve every vendor setting in this block for account `name` (None or `default`: the vendor section)."""
@@ -48,28 +53,6 @@ def use_account(name: str | None) -> Iterator[None]:
         _current.reset(token)
 
 
-def declared_accounts(vendor: str, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Names under `[sources.<vendor>.accounts]` in .dlt/*.toml and in SOURCES__<VENDOR>__ACCOUNTS__<NAME>__<FIELD>
-    variables, sorted; empty when the vendor has only its own section."""
-    import dlt
-
-    names: set[str] = set()
-    for provider in (dlt.config, dlt.secrets):
-        try:
-            table: Any = provider.get(f"sources.{vendor}.accounts")
-        except Exception:
-            table = None
-        if isinstance(table, Mapping):
-            names.update(str(name) for name, value in table.items() if isinstance(value, Mapping))
-    prefix = f"SOURCES__{vendor.upper()}__ACCOUNTS__"
-    for key in environ if environ is not None else os.environ:
-        if key.startswith(prefix) and "__" in key[len(prefix) :]:
-            names.add(key[len(prefix) :].split("__", 1)[0].lower())
-    for name in names:
-        check_account_name(vendor, name)
-    return sorted(names)
-
-
 def check_account_name(vendor: str, name: str) -> str:
     if name == DEFAULT_ACCOUNT or not _NAME.match(name):
         reason = "is reserved for the vendor section itself" if name == DEFAULT_ACCOUNT else "is not a valid name"
@@ -78,18 +61,3 @@ def check_account_name(vendor: str, name: str) -> str:
             f"(at most 40), as in [sources.{vendor}.accounts.client_a]"
         )
     return name
-
-
-def accounts_to_run(vendor: str, account: str | None = None) -> list[str]:
-    """`--account NAME`: that account; without it every declared account, or `default` when none are declared."""
-    declared = declared_accounts(vendor)
-    if account is None:
-        return declared or [DEFAULT_ACCOUNT]
-    if account in declared or (account == DEFAULT_ACCOUNT and not declared):
-        return [account]
-    known = ", ".join(declared) if declared else f"only {DEFAULT_ACCOUNT} (no [sources.{vendor}.accounts.*] declared)"
-    raise ConfigError(
-        f"--account {account!r} is not an account of {vendor}: configured are {known}; declare it as "
-        f"[sources.{vendor}.accounts.{account}] in .dlt/secrets.toml or SOURCES__{vendor.upper()}__ACCOUNTS__"
-        f"{account.upper()}__<SETTING> variables"
-    )

@@ -11,9 +11,9 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import zip_longest
+from itertools import chain, zip_longest
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -152,7 +152,10 @@ def _blank_to_null(strings: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(strings, ""), pa.scalar(None, pa.string()), strings)
 
 
-def _vectorised(values: Sequence[Any], kind: ColumnType) -> pa.Array | None:
+Cells: TypeAlias = "Sequence[Any] | pa.Array"  # a column's values: Python values, or already an Arrow array of strings
+
+
+def _vectorised(values: Cells, kind: ColumnType) -> pa.Array | None:
     """The column typed by Arrow in C, or None when some cell needs COERCE's per-value rules.
 
     Only inputs Arrow reads as COERCE does take this path: values already of the declared type, or strings that
@@ -162,11 +165,14 @@ def _vectorised(values: Sequence[Any], kind: ColumnType) -> pa.Array | None:
     if kind == "json":
         return None
     try:
-        try:  # most answers send every cell as a string (or null): one pass in C finds out
-            strings = pa.array(values, type=pa.string())
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            types = set(map(type, values)) - {type(None)}
-            return pa.array(values, type=target) if types <= _DIRECT[kind] else None
+        if isinstance(values, pa.Array):
+            strings = values
+        else:
+            try:  # most answers send every cell as a string (or null): one pass in C finds out
+                strings = pa.array(values, type=pa.string())
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                types = set(map(type, values)) - {type(None)}
+                return pa.array(values, type=target) if types <= _DIRECT[kind] else None
         if kind == "text":
             return strings
         strings = _blank_to_null(strings)
@@ -180,11 +186,13 @@ def _vectorised(values: Sequence[Any], kind: ColumnType) -> pa.Array | None:
         return None
 
 
-def _coerced(name: str, kind: ColumnType, values: Sequence[Any], key: bool) -> tuple[pa.Array, pa.Array | None]:
+def _coerced(name: str, kind: ColumnType, values: Cells, key: bool) -> tuple[pa.Array, pa.Array | None]:
     """One declared column, typed, and the verbatim text of the values that did not fit (None if all fit)."""
     array = _vectorised(values, kind)
     kept: list[str | None] | None = None
     if array is None:
+        if isinstance(values, pa.Array):
+            values = values.to_pylist()
         coerce = COERCE[kind]
         typed: list[Any] = []
         for index, raw in enumerate(values):
@@ -204,8 +212,10 @@ def _coerced(name: str, kind: ColumnType, values: Sequence[Any], key: bool) -> t
     return array, None if kept is None else pa.array(kept, type=pa.string())
 
 
-def _undeclared(values: Sequence[Any]) -> pa.Array:
+def _undeclared(values: Cells) -> pa.Array:
     """A field the spec does not know, as text: JSON for lists and objects, '' as null (as in declared text)."""
+    if isinstance(values, pa.Array):
+        return _blank_to_null(values)
     if set(map(type, values)) <= {str, type(None)}:
         return _blank_to_null(pa.array(values, type=pa.string()))
     return _blank_to_null(
@@ -217,7 +227,7 @@ def _undeclared(values: Sequence[Any]) -> pa.Array:
 
 
 def _table(
-    by_name: Mapping[str, Sequence[Any]], count: int, columns: Mapping[str, ColumnType], not_null: Sequence[str]
+    by_name: Mapping[str, Cells], count: int, columns: Mapping[str, ColumnType], not_null: Sequence[str]
 ) -> pa.Table:
     """Typed table from each field's values: declared columns in order (a misfit column after its column), then
     undeclared fields sorted by name. A declared column without values is all null."""
@@ -270,9 +280,14 @@ def rows_to_arrow(
     `constants` (such as the day a page belongs to) fill a column for every row.
     """
     count = len(rows)
+    by_name: dict[str, Cells]
     if set(map(len, rows)) <= {len(names)}:
-        # Not zip(*rows): its iterator per row (10,000 a page) sets off the garbage collector over the whole heap.
-        by_name: dict[str, Sequence[Any]] = {name: list(map(itemgetter(i), rows)) for i, name in enumerate(names)}
+        grid = _string_grid(rows, len(names))
+        if grid is not None:
+            by_name = {name: pc.list_element(grid, i) for i, name in enumerate(names)}
+        else:
+            # Not zip(*rows): its iterator per row (10,000 a page) sets off the garbage collector over the heap.
+            by_name = {name: list(map(itemgetter(i), rows)) for i, name in enumerate(names)}
     else:
         by_name = dict(zip(names, zip_longest(*rows), strict=False))
         for name in names[len(by_name) :]:  # a header longer than every row
@@ -280,6 +295,19 @@ def rows_to_arrow(
     for name, value in (constants or {}).items():
         by_name[name] = [value] * count
     return _table(by_name, count, columns, not_null)
+
+
+def _string_grid(rows: Sequence[Sequence[Any]], width: int) -> pa.FixedSizeListArray | None:
+    """A page whose every cell is a string or null, as one Arrow array of its rows: one pass in C over all its
+    cells, where picking each column out of the rows and converting it cost a pass per column. None when some
+    cell is not a string (the column-by-column path then types it)."""
+    if not rows or not width:
+        return None
+    try:
+        cells = pa.array(list(chain.from_iterable(rows)), type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return pa.FixedSizeListArray.from_arrays(cells, width)
 
 
 @dataclass(frozen=True)

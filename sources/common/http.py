@@ -337,14 +337,16 @@ class HttpClient:
         slot = self.limiter.acquire() if self.limiter else None
         try:
             self.stats.add(requests=1)
-            current_monitor().count(requests=1)
+            monitor = current_monitor()
+            monitor.count(requests=1)
             timeout: Any = httpx.USE_CLIENT_DEFAULT
             if remaining is not None and remaining < self._timeout:
                 timeout = httpx.Timeout(remaining, connect=min(self._connect_timeout, remaining))
             try:
-                response = self._http.request(
-                    method, url, params=params, json=json_body, data=data, headers=request_headers, timeout=timeout
-                )
+                with monitor.request_in_flight():
+                    response = self._http.request(
+                        method, url, params=params, json=json_body, data=data, headers=request_headers, timeout=timeout
+                    )
             except httpx.TransportError as error:  # refused, reset, dropped mid-body, timed out
                 failure = TransientError(f"{type(error).__name__}: {redact(str(error)) or 'no answer'}")
                 # Nobody listens, or nobody answers: the host, not this request, is the problem.

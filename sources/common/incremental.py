@@ -12,6 +12,8 @@ never has rows, or had none lately, still moves on, and re-reads only the lookba
 - On Airflow (`CLICKHAUL_EXTERNAL_SCHEDULER=1`) each DAG run asks exactly its data interval.
 - State written by earlier versions (dlt's incremental `last_value` on the row cursor) is taken over as the
   watermark of every entity on the first run.
+
+dlt is imported by the functions that use it: `clickhaul status` reads the watermarks without paying for dlt.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import dlt
-from dlt.sources import DltResource
+from typing import TYPE_CHECKING, Any
 
 from .clock import today_in
 from .errors import ConfigError
 from .windows import DateWindow, WindowUnit, parse_date, split_windows
+
+if TYPE_CHECKING:
+    from dlt.sources import DltResource
 
 EXTERNAL_SCHEDULER_ENV = "CLICKHAUL_EXTERNAL_SCHEDULER"
 WATERMARKS = "watermarks"  # resource state key: {entity: "YYYY-MM-DD"}
@@ -51,6 +53,8 @@ class DayCursor:
         interval = scheduler_interval()
         if interval is not None:
             return DayPlan(resource, dict.fromkeys(names, interval), moves=False)
+        import dlt
+
         state = dlt.current.resource_state(resource)
         spans = {}
         for name in names:
@@ -78,6 +82,8 @@ class DayCursor:
         hints: dict[str, Any] = {"columns": columns, "parallelized": parallelized}
         if primary_key is not None:
             hints["primary_key"] = primary_key
+        import dlt
+
         return self.attach(dlt.resource(load, name=name, write_disposition="merge", **hints))
 
     def attach(self, resource: DltResource) -> DltResource:
@@ -120,6 +126,8 @@ class DayPlan:
         """Every page and window of the planned days was read: move each entity's watermark to its last day."""
         if not self.moves or self._completed:
             return
+        import dlt
+
         state = dlt.current.resource_state(self.resource)
         marks = state.setdefault(WATERMARKS, {})
         for name, (_, end) in self.spans.items():
@@ -149,6 +157,8 @@ def scheduler_interval() -> tuple[dt.date, dt.date] | None:
     """On Airflow, the DAG run's data interval as inclusive days (its end is exclusive)."""
     if os.environ.get(EXTERNAL_SCHEDULER_ENV) != "1":
         return None
+    import dlt
+
     interval = dlt.current.interval()
     if interval is None:
         return None

@@ -13,6 +13,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +25,14 @@ LOG_EVERY_ENV = "CLICKHAUL_PROGRESS_EVERY"  # seconds between piped progress lin
 _BAR_WIDTH = 20
 _TABLE_BAR_WIDTH = 12
 _AFTER_EXTRACT = {"normalize": "normalizing", "load": "loading"}  # dlt's steps after the requests are done
+
+command_began: float | None = None  # monotonic time the `clickhaul` command began (before its imports)
+
+
+def mark_command_start() -> None:
+    """Called first by the CLI: a run's `start` phase is the time from here to the run (imports, parsing)."""
+    global command_began
+    command_began = time.monotonic()
 
 
 @dataclass
@@ -106,8 +116,16 @@ class RunMonitor:
         self.expected_tables: int | None = None
         self.backfill: list[int] | None = None  # [done, total] windows of a backfill
         self.step = ""
+        self.request_seconds = 0.0  # wall time with at least one request on the wire
+        self.phases: dict[str, float] = {}  # seconds of each phase of the run, in order (see `phase`)
+        self._in_flight = 0
+        self._in_flight_since = 0.0
         self._lock = threading.Lock()
         self._began = time.monotonic()
+        global command_began
+        if command_began is not None and label:  # the command's first run: its start-up is this run's
+            self.phases["start"] = self._began - command_began
+            command_began = None
         self._window_began = self._began
         self._requests_before_window = 0
         self._finished_windows: list[tuple[float, int]] = []  # (seconds, requests) of finished backfill windows
@@ -130,6 +148,34 @@ class RunMonitor:
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
+
+    @contextmanager
+    def request_in_flight(self) -> Iterator[None]:
+        """Around one request on the wire. Requests overlap (workers), so what adds up is the time during which
+        at least one is in flight: the part of a run the vendor's answers take."""
+        with self._lock:
+            if not self._in_flight:
+                self._in_flight_since = time.monotonic()
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self.request_seconds += time.monotonic() - self._in_flight_since
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Times a phase of the run (setup, extract, normalize, load, summary, journal): where a run's time goes."""
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.add_phase(name, time.monotonic() - began)
+
+    def add_phase(self, name: str, seconds: float) -> None:
+        self.phases[name] = self.phases.get(name, 0.0) + seconds
 
     def plan(self, *, tables: int | None = None, windows: int | None = None, done: int = 0) -> None:
         """What the run will do as far as it is known up front: `tables` selected; a backfill's `windows`."""

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -114,6 +115,8 @@ class WarehouseTables:
             finally:
                 cursor.close()
             return
+        import pyarrow as pa
+
         with self._client.execute_query(sql) as cursor:
             for part in cursor.iter_arrow(chunk_size=chunk_rows):
                 if isinstance(part, (pa.Table, pa.RecordBatch)):

@@ -19,12 +19,14 @@ PRODUCTION_HTTP = {
     "webtrekk": "http://report2.webtrekk.de/cgi-bin/wt/JSONRPC.cgi",
     "umami": "http://api.umami.is",
     "opentracker": "http://api.opentracker.net/api/views/",
+    "matomo": "http://matomo.example.com",
 }
 SECRET_KEYS = {
     "pirsch": "CLIENT_SECRET",
     "webtrekk": "PASSWORD",
     "umami": "PASSWORD",
     "opentracker": "PASSWORD",
+    "matomo": "TOKEN_AUTH",
 }
 RANGE = ["--start", "2026-11-01", "--end", "2026-11-02"]
 

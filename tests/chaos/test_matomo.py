@@ -76,11 +76,13 @@ def test_twenty_rounds_of_every_fault_and_random_kills_store_each_hit_once(tmp_p
         path = tmp_path / f"round{round_number}.duckdb"
         hits_table(path)
         faults = Faults(error_rate=0.04, drop_rate=0.03, drop_after_rate=0.05, truncate_rate=0.04,
-                        slow_rate=0.03, slow_seconds=0.35, rate_limit_rate=0.03, retry_after="0",
+                        slow_rate=0.03, slow_seconds=0.3, rate_limit_rate=0.03, retry_after="0",
                         seed=rng.randrange(10**6))  # fmt: skip
         with MatomoSimulator(faults, transaction_failure_rate=0.15, seed=rng.randrange(10**6)) as simulator:
+            # reconcile_delay is how long a batch whose answer was lost may still land: a slow answer stores its
+            # batch 0.3 s after it arrives, so 0.8 s leaves room for a loaded machine (0.05 s once doubled a batch)
             config = make_config(f"{simulator.url}/matomo.php", DEMO_SUPERUSER_TOKEN, idsite=1, batch_size=20,
-                                 workers=2, timeout=0.2, reconcile_delay=0.4)  # fmt: skip
+                                 workers=2, timeout=0.2, reconcile_delay=0.8)  # fmt: skip
             for _ in range(rng.randint(1, 3)):
                 seen = simulator.count(r"matomo\.php")
                 target = seen + rng.randint(1, 8)
@@ -95,7 +97,7 @@ def test_twenty_rounds_of_every_fault_and_random_kills_store_each_hit_once(tmp_p
 
                 kills += kill_when(process, moment)
             summary = push_table(path, "events.hits", config=config, retry=RETRY)
-            time.sleep(0.4)  # a late answer's batch is stored by now
+            time.sleep(0.8)  # a late answer's batch is stored by now
             missing_and_doubled.append(exactly_once(simulator, URLS))
             reconciled += summary.reconciled_batches
         with duckdb.connect(str(path), read_only=True) as connection:

@@ -30,7 +30,8 @@ class Vendor:
     end: dt.date
     resources: str | None
     token_paths: tuple[str, ...]  # exempt from faults: each vendor limits token requests
-    expire: Callable[[SimulatorServer], None]  # make every issued token invalid from some request on
+    # make every issued token invalid from some request on; None: the vendor issues none (Matomo's token_auth)
+    expire: Callable[[SimulatorServer], None] | None
     secrets: Callable[[SimulatorServer], list[str]]  # configured secrets and every token the simulator issued
     http200_error: Callable[[SimulatorServer], None] | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -138,6 +139,30 @@ def _opentracker_secrets(server: Any) -> list[str]:
     return [DEMO_PASSWORD, *server.tickets._tokens]
 
 
+# -- matomo -------------------------------------------------------------------------------------------------------
+def _matomo(faults: Faults) -> SimulatorServer:
+    from simulators.matomo import MatomoDemoSimulator
+
+    return MatomoDemoSimulator(faults)
+
+
+def _matomo_config(server: Any) -> dict[str, str]:
+    from simulators.matomo import demo_plan
+
+    return {**demo_plan(server).env, "SOURCES__MATOMO__PAGE_SIZE": "10"}  # paged site-days, not single answers
+
+
+def _matomo_secrets(server: Any) -> list[str]:
+    from simulators.matomo import DEMO_VIEW_TOKEN
+
+    return [DEMO_VIEW_TOKEN]
+
+
+def _matomo_days() -> tuple[dt.date, dt.date]:
+    today = today_utc()  # the simulated traffic ends yesterday
+    return today - dt.timedelta(days=3), today - dt.timedelta(days=1)
+
+
 def _set(attribute: str, value: Any) -> Callable[[SimulatorServer], None]:
     return lambda server: setattr(server, attribute, value)
 
@@ -168,6 +193,9 @@ VENDORS: dict[str, Vendor] = {
         "umami", _umami, _umami_config, *UMAMI_DAYS, None, (r"/auth/login$",),
         _set("expire_tokens_after", 5), _umami_secrets,
     ),
+    "matomo": Vendor(
+        "matomo", _matomo, _matomo_config, *_matomo_days(), None, (), None, _matomo_secrets,
+    ),
 }  # fmt: skip
 if _opentracker_present():
     VENDORS["opentracker"] = Vendor(
@@ -195,7 +223,8 @@ def expire_every(server: Any, requests: int) -> None:
 
 @contextmanager
 def token_expiry(vendor: Vendor, server: SimulatorServer) -> Iterator[None]:
-    vendor.expire(server)
+    if vendor.expire is not None:
+        vendor.expire(server)
     yield
 
 

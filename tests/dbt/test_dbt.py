@@ -55,10 +55,11 @@ def test_build_on_every_vendor_fills_every_mart(built: Path) -> None:
     pages = {row[0] for row in query(built, "select distinct vendor from analytics.fct_pages_daily")}
     assert pages == set(VENDOR_NAMES)
     acquisition = {row[0] for row in query(built, "select distinct vendor from analytics.fct_acquisition_daily")}
-    assert acquisition == {"pirsch", "umami", "opentracker"}  # Webtrekk's analyses here carry no referrers
+    assert acquisition == {"pirsch", "umami", "opentracker", "matomo"}  # Webtrekk's analyses carry no referrers
     assert {row[0] for row in query(built, "select distinct vendor from analytics.fct_sessions")} == {
         "umami",
         "opentracker",
+        "matomo",
     }
 
 
@@ -71,6 +72,9 @@ def test_marts_equal_the_raw_tables(built: Path, loaded: Loaded) -> None:
         "opentracker": query(built, "select count(distinct session_id), sum(pages_viewed) from opentracker.sessions")[
             0
         ],
+        "matomo": query(
+            built, "select sum(nb_visits), (select sum(nb_hits) from matomo.pages) from matomo.visits_summary"
+        )[0],
     }
     for vendor, (visits, pageviews) in expected.items():
         actual = query(

@@ -16,8 +16,9 @@ import dlt
 import duckdb
 import pytest
 
+from pipelines.accounts import accounts_to_run, declared_accounts
 from simulators.pirsch import PirschData, PirschSimulator
-from sources.common.accounts import accounts_to_run, declared_accounts, use_account
+from sources.common.accounts import use_account
 from sources.common.config import environment
 from sources.common.errors import ConfigError
 from sources.pirsch.config import PirschConfig

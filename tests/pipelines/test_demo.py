@@ -25,5 +25,11 @@ def test_demo_loads_every_source_into_duckdb(tmp_path: Path) -> None:
         for name in VENDORS:
             assert schemas.get(name, 0) > 0, f"demo loaded no {name} tables"
         visitors = connection.execute("select count(*), sum(visitors) from pirsch.visitors").fetchone()
+        # Matomo: the replayed Opentracker sessions, read back as visits, actions and daily reports
+        matomo = connection.execute(
+            "select (select count(*) from matomo.visits), (select count(*) from matomo.actions), "
+            "(select sum(nb_visits) from matomo.visits_summary)"
+        ).fetchone()
+    assert matomo is not None and matomo[0] > 0 and matomo[1] >= matomo[0] and matomo[2] == matomo[0]
     assert visitors is not None and visitors[0] > 0 and visitors[1] > 0
     assert "holds:" in result.stdout and "pirsch.visitors" in result.stdout

@@ -32,13 +32,14 @@ def test_no_secret_or_token_in_any_file_a_verbose_run_leaves(name: str, tmp_path
     # A few faults too: error paths (retries, refusals, re-logins) are where secrets usually leak.
     with vendor.build(Faults(error_rate=0.05, truncate_rate=0.05, seed=3, exempt_paths=vendor.token_paths)) as server:
         env = {**vendor.env(server), "DLT_DATA_DIR": str(tmp_path / "dlt"), "RUNTIME__LOG_LEVEL": "DEBUG"}
-        vendor.expire(server)  # a re-login mid-run puts a second token in play
+        if vendor.expire is not None:
+            vendor.expire(server)  # a re-login mid-run puts a second token in play
         result = run_cli("-v", *cli_args(vendor), env=env, cwd=tmp_path, timeout=300)
         secrets = vendor.secrets(server)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert re.search(r"(?i)request|GET|POST", output), "-v logged no requests: the audit would prove nothing"
-    assert len(secrets) >= 2, "no token was issued"
+    assert len(secrets) >= (2 if vendor.expire else 1), "no token was issued"  # Matomo's token_auth is all there is
     assert list(tmp_path.rglob("*.duckdb")) and list((tmp_path / "dlt").rglob("*")), "the run left no files to audit"
     audit(tmp_path, output, secrets)
 

@@ -14,6 +14,8 @@ import pytest
 
 from pipelines.registry import vendor
 from pipelines.runner import run_vendor
+from simulators.matomo import MatomoSimulator, seed_demo_traffic
+from simulators.matomo import demo_plan as matomo_demo_plan
 from simulators.opentracker import OpentrackerData, OpentrackerSimulator
 from simulators.pirsch import PirschSimulator
 from simulators.registry import simulated
@@ -43,7 +45,7 @@ WEBTREKK_ANALYSES = [
 ]
 
 
-VENDOR_NAMES = ("pirsch", "webtrekk", "umami", "opentracker")
+VENDOR_NAMES = ("pirsch", "webtrekk", "umami", "opentracker", "matomo")
 
 
 # Only what the package reads: fewer tables make the loads (and the PostgreSQL one above all) several times faster.
@@ -55,6 +57,7 @@ RESOURCES = {
     "webtrekk": "accounts,analysis_traffic,analysis_pages",
     "umami": "websites,website_stats,metrics,sessions",
     "opentracker": "sessions",
+    "matomo": "sites,visits,visits_summary,pages,referrers",
 }
 
 
@@ -88,6 +91,7 @@ def simulators() -> dict[str, Any]:
         "webtrekk": WebtrekkSimulator(WebtrekkData(days=10, pages=2_000, traffic_pages=120), rate_limits=FAST_LIMITS),
         "umami": UmamiSimulator(),
         "opentracker": OpentrackerSimulator(OpentrackerData(days=10, sessions_per_day=(120, 240))),
+        "matomo": MatomoSimulator(),
     }
 
 
@@ -100,7 +104,13 @@ def load_all(workdir: Path, destination: Any, dataset_suffix: str = "", names: t
         spec = vendor(name)
         with simulator:
             # Webtrekk's JSON-RPC plan: the package reads its analyses (the REST Analytics API is not modelled).
-            plan = webtrekk_jsonrpc_plan(simulator) if name == "webtrekk" else simulated(name).demo_plan(simulator)
+            if name == "webtrekk":
+                plan = webtrekk_jsonrpc_plan(simulator)
+            elif name == "matomo":  # Matomo is pushed to in the demo; here it holds traffic of its own
+                seed_demo_traffic(simulator)
+                plan = matomo_demo_plan(simulator)
+            else:
+                plan = simulated(name).demo_plan(simulator)
             env = dict(plan.env)
             kwargs = dict(plan.source_kwargs)
             if name == "webtrekk":

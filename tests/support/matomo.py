@@ -45,3 +45,43 @@ def create_hits_table(path: Path, rows: int, visitors: int = 997, table: str = "
 def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     with duckdb.connect(str(path), read_only=True) as connection:
         return connection.execute(sql).fetchall()
+
+
+def hit(site: int, visitor: int, moment: float, url: str, **params: Any) -> dict[str, str]:
+    """One tracking request of visitor number `visitor` at unix time `moment` (sent back-dated with `cdt`)."""
+    values = {
+        "idsite": str(site),
+        "rec": "1",
+        "_id": f"{visitor:016x}",
+        "url": url,
+        "action_name": url.rsplit("/", 1)[-1] or "home",
+        "cdt": str(int(moment)),
+        "cip": f"203.0.113.{visitor % 250}",
+        **{key: str(value) for key, value in params.items()},
+    }
+    return values
+
+
+def track(simulator: MatomoSimulator, hits: list[dict[str, str]]) -> None:
+    """Store `hits` through the simulator's bulk tracking endpoint, as a push would."""
+    import httpx
+
+    answer = httpx.post(
+        f"{simulator.url}/matomo.php", json={"requests": hits, "token_auth": DEMO_SUPERUSER_TOKEN}, timeout=30
+    ).json()
+    assert answer["tracked"] == len(hits), answer
+
+
+def invalidate(simulator: MatomoSimulator, site: int, days: list[Any]) -> None:
+    """What a push does after back-dated hits: CoreAdminHome.invalidateArchivedReports for their days."""
+    import httpx
+
+    body = {
+        "module": "API",
+        "format": "json",
+        "method": "CoreAdminHome.invalidateArchivedReports",
+        "idSites": str(site),
+        "dates": ",".join(str(day) for day in days),
+        "token_auth": DEMO_SUPERUSER_TOKEN,
+    }
+    assert httpx.post(f"{simulator.url}/index.php", data=body, timeout=30).json()[0].startswith("Success")

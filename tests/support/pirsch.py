@@ -18,3 +18,17 @@ def loader_for(simulator: PirschSimulator, workdir: Path, **env: str) -> Loader:
 
 def no_faults() -> Faults:
     return Faults(exempt_paths=(r"/api/v1/token$",))
+
+
+def destination_config(simulator: PirschSimulator, domain_id: str, **overrides: object) -> object:
+    from destinations.pirsch import resolve_config
+    from simulators.pirsch import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+    values = {"reconcile_delay": 0.0, "timeout": 5.0, **overrides}
+    return resolve_config(
+        base_url=simulator.url,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        domain_id=domain_id,
+        **values,
+    )

@@ -30,6 +30,16 @@ with listed as (
   select 'pirsch', site_id, null, null, null from {{ ref("stg_pirsch__referrers") }}
   union all
   select 'pirsch', site_id, null, null, null from {{ ref("stg_pirsch__utm") }}
+  union all
+  select 'matomo', site_id, site_name, hostname, timezone from {{ ref("stg_matomo__sites") }}
+  union all
+  select 'matomo', site_id, null, null, timezone from {{ ref("stg_matomo__visits_summary") }}
+  union all
+  select 'matomo', site_id, null, null, null from {{ ref("stg_matomo__pages") }}
+  union all
+  select 'matomo', site_id, null, null, null from {{ ref("stg_matomo__referrers") }}
+  union all
+  select 'matomo', site_id, null, null, null from {{ ref("stg_matomo__visits") }}
 )
 select
   cast(vendor as varchar) || ':' || site_id as site_key,

@@ -31,6 +31,12 @@ with parts as (
   union all
   select 'opentracker', site_id, day, 'channel', channel, null, 1
   from {{ ref("fct_sessions") }} where vendor = 'opentracker'
+  union all
+  -- Matomo: Referrers.getAll's names, and its own referrer types as channels.
+  select 'matomo', site_id, day, 'referrer', coalesce(referrer_name, '(direct)'), visitors, visits
+  from {{ ref("stg_matomo__referrers") }}
+  union all
+  select 'matomo', site_id, day, 'channel', channel, visitors, visits from {{ ref("stg_matomo__referrers") }}
 ),
 opentracker_visitors as (
   -- Distinct visitors per referrer and channel need the rows, not the parts.

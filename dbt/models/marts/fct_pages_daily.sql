@@ -24,6 +24,8 @@ with parts as (
   union all
   select 'opentracker', site_id, day, exit_path, null, null, null, 1
   from {{ ref("fct_sessions") }} where vendor = 'opentracker' and exit_path is not null
+  union all
+  select 'matomo', site_id, day, path, views, visitors, entries, exits from {{ ref("stg_matomo__pages") }}
 )
 select
   cast(vendor as varchar) as vendor,

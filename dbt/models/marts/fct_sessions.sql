@@ -1,4 +1,4 @@
--- Row-level sessions from the vendors that export them (Opentracker visits, Umami sessions).
+-- Row-level sessions from the vendors that export them (Opentracker visits, Umami sessions, Matomo visits).
 -- Grain: one row per vendor and session_id.
 with opentracker as (
   select
@@ -44,10 +44,19 @@ umami as (
     device
   from {{ ref("stg_umami__sessions") }}
 ),
+matomo as (
+  -- One Matomo visit is one session; its day is the day of its last action.
+  select cast('matomo' as varchar) as vendor, site_id, session_id, day, started_at, ended_at, visitor_id,
+    cast(1 as bigint) as visits, pageviews, entry_path, exit_path, referrer_host,
+    {{ clickhaul.channel_from_host("referrer_host") }} as channel, country, city, browser, os, device
+  from {{ ref("stg_matomo__visits") }}
+),
 unioned as (
   select * from opentracker
   union all
   select * from umami
+  union all
+  select * from matomo
 )
 select
   vendor || ':' || session_id as session_key,

@@ -57,6 +57,12 @@ opentracker as (
   where vendor = 'opentracker'
   group by site_id, day
 ),
+matomo as (
+  -- Matomo's archived daily totals; page views from its page report (see stg_matomo__visits_summary).
+  select cast('matomo' as varchar) as vendor, site_id, day, timezone, visitors, visits, pageviews, bounces,
+    cast(time_spent_seconds as double precision) as time_spent_seconds
+  from {{ ref("stg_matomo__visits_summary") }}
+),
 unioned as (
   select * from pirsch
   union all
@@ -65,6 +71,8 @@ unioned as (
   select * from webtrekk
   union all
   select * from opentracker
+  union all
+  select * from matomo
 )
 select
   vendor,

@@ -1,0 +1,115 @@
+"""The fixed cost of a run: whole `clickhaul` commands as a user starts them, process start included.
+
+- `clickhaul --help` and `clickhaul status` (over the loaded pipelines of every vendor);
+- a no-change daily run of each vendor (history loaded, then the same day again), split into its phases, and the
+  wall time beyond the time its requests were on the wire;
+- Opentracker sessions loaded by one command, against the ceiling (the same windows fetched and parsed, nothing
+  loaded), as an independent harness measured it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from simulators.harness import served
+
+from . import incremental, opentracker
+from .measure import median_of_runs
+
+
+def clickhaul_command() -> list[str]:
+    script = Path(sys.executable).with_name("clickhaul")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelines"]
+
+
+def run(args: list[str], workdir: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """One command, timed from outside: interpreter start, imports, work and exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "DLT_DATA_DIR": str(workdir / "dlt"), **(env or {})}
+    began = time.monotonic()
+    done = subprocess.run(
+        [*clickhaul_command(), *args], cwd=workdir, env=environment, capture_output=True, text=True, check=False
+    )
+    seconds = time.monotonic() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"clickhaul {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds, done.stdout
+
+
+def last_success(workdir: Path, vendor: str) -> dict[str, Any]:
+    journal = workdir / "dlt" / "pipelines" / f"clickhaul_{vendor}" / "clickhaul_journal.json"
+    return dict(json.loads(journal.read_text())["last_success"])
+
+
+def daily_run(vendor: str, workdir: Path, repeats: int) -> dict[str, Any]:
+    """History first, then `repeats` runs of the same day; the median run's phases."""
+    server, env, resources = incremental.SOURCES[vendor]()
+    try:
+        env = incremental.scheduled(vendor, env)
+        args = ["run", vendor, "--progress", "off", *(["--resources", resources] if resources else [])]
+        run(args, workdir, env)
+        runs = []
+        for _ in range(repeats):
+            wall, _ = run(args, workdir, env)
+            success = last_success(workdir, vendor)
+            phases = {name: round(seconds, 3) for name, seconds in success["phases"].items()}
+            phases["interpreter"] = round(max(0.0, wall - sum(success["phases"].values())), 3)
+            runs.append(
+                {
+                    "wall": round(wall, 3),
+                    "request_seconds": round(success["request_seconds"], 3),
+                    "requests": success["requests"],
+                    "beyond_requests": round(wall - success["request_seconds"], 3),
+                    "phases": phases,
+                }
+            )
+        median = sorted(runs, key=lambda entry: entry["beyond_requests"])[len(runs) // 2]
+        return {**median, "runs": [entry["wall"] for entry in runs]}
+    finally:
+        server.stop()
+
+
+def cli_start(workdir: Path, repeats: int = 5) -> dict[str, Any]:
+    """`--help` and `status` over whatever pipelines `workdir` holds: the median of `repeats` runs each."""
+    figures = {}
+    for name, args in (("help", ["--help"]), ("status", ["status"])):
+        walls = [run(args, workdir)[0] for _ in range(repeats)]
+        figures[name] = {"seconds": round(statistics.median(walls), 3), "runs": [round(w, 3) for w in walls]}
+    return figures
+
+
+def opentracker_command(workdir: Path, sessions: int, repeats: int) -> dict[str, Any]:
+    """The whole command against the ceiling, both timed the same way (median of runs)."""
+    first, last = opentracker.days_of(sessions)
+    with served(lambda: opentracker.simulator(sessions)) as url:
+        opentracker.ceiling(url, sessions)  # untimed: fills the simulator's caches
+        ceiling = median_of_runs(lambda: opentracker.ceiling(url, sessions), budget_seconds=20)
+        runs = []
+        for repeat in range(repeats):
+            here = workdir / f"run-{repeat}"
+            args = ["run", "opentracker", "--start", str(first), "--end", str(last)]
+            wall, _ = run([*args, "--resources", "sessions", "--progress", "off"], here, opentracker.env(url))
+            success = last_success(here, "opentracker")
+            runs.append((wall, sum(success["rows"].values()), success["phases"], success["request_seconds"]))
+    wall, rows, phases, on_wire = sorted(runs, key=lambda entry: entry[0])[len(runs) // 2]
+    phases = {name: round(seconds, 3) for name, seconds in phases.items()}
+    phases["interpreter"] = round(max(0.0, wall - sum(phases.values())), 3)
+    return {
+        "sessions": rows,
+        "seconds": round(wall, 3),
+        "rows_per_second": round(rows / wall),
+        "request_seconds": round(on_wire, 3),
+        "phases": phases,
+        "runs": [round(entry[0], 3) for entry in runs],
+        "ceiling_seconds": round(ceiling.seconds, 3),
+        "ceiling_rows_per_second": round(ceiling.rows_per_second),
+        # the same windows in both: the ratio of times (rows/s would count the sessions served twice against us)
+        "of_ceiling": round(ceiling.seconds / wall, 3),
+    }
