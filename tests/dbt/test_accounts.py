@@ -166,3 +166,85 @@ def test_a_table_without_the_account_column_builds_as_default(old_load: Path) ->
     domains = query(old_load, "select id from pirsch.domains")
     sites = query(old_load, "select account, site_key, hostname is not null from analytics.dim_sites")
     assert sorted(sites) == sorted(("default", f"pirsch:{domain}", True) for (domain,) in domains) and domains
+
+
+# -- Matomo: idsite 1 on two servers -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, int]]]:
+    """Two Matomo servers, each with its own traffic on idsite 1 (and visit ids from 1), loaded as two named accounts
+    by `clickhaul run matomo`, built by `clickhaul dbt build`. Yields the database and the hits each server holds."""
+    from simulators.matomo import DEMO_VIEW_TOKEN, MatomoSimulator, demo_plan, seed_demo_traffic
+
+    workdir = tmp_path_factory.mktemp("dbt-matomo-accounts")
+    database = workdir / "accounts.duckdb"
+    env = {"DLT_DATA_DIR": str(workdir / "dlt"), "SOURCES__MATOMO__SITE_IDS": "1"}
+    hits = {}
+    with ExitStack() as stack:
+        servers = {"server_a": (40, 0), "server_b": (25, 1)}
+        days = []
+        for name, (visits_per_day, seed) in servers.items():
+            simulator = stack.enter_context(MatomoSimulator())
+            hits[name] = seed_demo_traffic(simulator, visits_per_day=visits_per_day, seed=seed)
+            plan = demo_plan(simulator)
+            days += [plan.start, plan.end]
+            prefix = f"SOURCES__MATOMO__ACCOUNTS__{name.upper()}__"
+            env |= {prefix + "BASE_URL": simulator.url, prefix + "TOKEN_AUTH": DEMO_VIEW_TOKEN}
+        loaded = run_cli("run", "matomo", "--start", min(days).isoformat(), "--end", max(days).isoformat(),
+                         "--resources", "sites,visits,visits_summary,pages,referrers", "--progress", "off",
+                         "--database", str(database), env=env, cwd=workdir)  # fmt: skip
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    built = run_cli("dbt", "build", "--database", str(database), env=env, cwd=workdir)
+    assert built.returncode == 0, built.stdout + built.stderr
+    yield database, hits
+
+
+def test_one_matomo_idsite_on_two_servers_is_two_sites(two_servers: tuple[Path, dict[str, int]]) -> None:
+    database, hits = two_servers
+    assert hits["server_a"] != hits["server_b"]
+    assert query(database, "select account, site_id, site_key from analytics.dim_sites order by 1") == [
+        ("server_a", "1", "matomo:server_a:1"),
+        ("server_b", "1", "matomo:server_b:1"),
+    ]
+    # the same visit ids on both servers: two sessions each, told apart by account and session_key
+    shared = query(
+        database,
+        "select count(*) from (select id_visit from matomo.visits group by id_visit "
+        "having count(distinct account) = 2)",
+    )[0][0]
+    assert shared > 0
+    for name in ("server_a", "server_b"):
+        raw = query(
+            database,
+            "select day, sum(nb_visits), sum(bounce_count) from matomo.visits_summary where account = ? "
+            "group by day order by day",
+            [name],
+        )
+        pageviews = query(
+            database, "select day, sum(nb_hits) from matomo.pages where account = ? group by day order by day", [name]
+        )
+        traffic = query(
+            database,
+            "select day, visits, bounces, pageviews from analytics.fct_traffic_daily "
+            "where vendor = 'matomo' and account = ? order by day",
+            [name],
+        )
+        assert [(day, visits, bounces) for day, visits, bounces, _ in traffic] == raw and raw, name
+        assert [(day, views) for day, *_, views in traffic if views] == pageviews, name
+        visits = query(database, "select count(*), sum(actions) from matomo.visits where account = ?", [name])[0]
+        sessions = query(
+            database,
+            "select count(*), count(distinct session_key), sum(pageviews) > 0, "
+            "bool_and(session_key = 'matomo:' || account || ':' || session_id) "
+            "from analytics.fct_sessions where account = ?",
+            [name],
+        )[0]
+        assert sessions == (visits[0], visits[0], True, True), name
+        # every visit's page views come from its own server's actions (the joins carry the account)
+        own = query(
+            database,
+            "select sum(case when type = 'action' then 1 else 0 end) from matomo.actions where account = ?",
+            [name],
+        )
+        assert query(database, "select sum(pageviews) from analytics.fct_sessions where account = ?", [name]) == own, (
+            name
+        )
