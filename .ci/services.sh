@@ -29,3 +29,7 @@ if [ ! -x .venv-airflow/bin/airflow ]; then
   .venv-airflow/bin/pip install --quiet --disable-pip-version-check "apache-airflow==2.11.2" -e . 2>&1 \
     | grep -v "^WARNING: Location" || true
 fi
+# The LocalExecutor test keeps Airflow's metadata in PostgreSQL: the environment needs its driver.
+if ! .venv-airflow/bin/python -c "import psycopg2" 2>/dev/null; then
+  .venv-airflow/bin/pip install --quiet --disable-pip-version-check psycopg2-binary 2>&1 | grep -v "^WARNING: Location" || true
+fi

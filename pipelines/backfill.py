@@ -22,6 +22,8 @@ from .options import LoadOptions
 from .registry import VendorSpec
 from .runner import (
     LoadResult,
+    account_scope,
+    adopt_tables,
     after_load,
     build_source,
     extract_and_load,
@@ -82,9 +84,23 @@ def run_backfill(
     chunk: WindowUnit = "day",
     workers: int | None = None,
     on_window: Callable[[str], None] | None = None,
+    account: str | None = None,
     **load: Any,
 ) -> BackfillSummary:
-    options = LoadOptions.of(options, **load)
+    """`account`: one of the vendor's accounts (see `sources.common.accounts`); None: the implicit `default`."""
+    with account_scope(account):
+        return _run_backfill(spec, LoadOptions.of(options, **load), start, end, chunk, workers, on_window)
+
+
+def _run_backfill(
+    spec: VendorSpec,
+    options: LoadOptions,
+    start: str | dt.date,
+    end: str | dt.date,
+    chunk: WindowUnit,
+    workers: int | None,
+    on_window: Callable[[str], None] | None,
+) -> BackfillSummary:
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
         end.isoformat() if isinstance(end, dt.date) else end,
@@ -120,6 +136,7 @@ def run_backfill(
         monitor.plan(windows=len(names), done=skipped)
         with translated_errors(spec, pipeline):
             settle_pending(pipeline, options.on_pending)
+            adopt_tables(pipeline)
         if spec.before_backfill:
             todo = [window for window, name in zip(windows, names, strict=True) if name not in done]
             note = load_object(spec.before_backfill)(todo, selected, options.force)

@@ -136,6 +136,19 @@ def load_options(function: F) -> F:
     return with_load_options  # type: ignore[return-value]
 
 
+ACCOUNT_OPTION = click.option(
+    "--account",
+    metavar="NAME",
+    help="Only this account ([sources.<source>.accounts.NAME]). Default: every declared account, one after another.",
+)
+
+
+def each_account(source: str, account: str | None) -> list[str]:
+    from .accounts import accounts_to_run
+
+    return accounts_to_run(source, account)
+
+
 LOAD_FLAGS = (
     "resources",
     "destination",
@@ -168,6 +181,7 @@ LOAD_FLAGS = (
     is_flag=True,
     help="Say what the run would load (days, resources, requests against the rate limit) without loading.",
 )
+@ACCOUNT_OPTION
 @load_options
 def run(
     source: str,
@@ -177,6 +191,7 @@ def run(
     full_refresh: bool,
     yes: bool,
     dry_run: bool,
+    account: str | None,
     load: LoadOptions,
 ) -> None:
     """Load SOURCE: an incremental run from saved state, or exactly --start..--end."""
@@ -190,7 +205,13 @@ def run(
         confirm_full_refresh(spec.name, load, yes)
     from .runner import run_vendor
 
-    click.echo(run_vendor(spec, load, start=start, end=end, full_refresh=full_refresh, dbt=dbt).render())
+    names = each_account(spec.name, account)
+    for index, name in enumerate(names):
+        last = index == len(names) - 1  # dbt builds the marts once, after every account is loaded
+        summary = run_vendor(
+            spec, load, start=start, end=end, full_refresh=full_refresh, dbt=dbt and last, account=name
+        )
+        click.echo(summary.render())
 
 
 def confirm_full_refresh(source: str, load: LoadOptions, yes: bool) -> None:
@@ -224,15 +245,20 @@ def confirm_full_refresh(source: str, load: LoadOptions, yes: bool) -> None:
     help="Window size: each window is loaded and recorded before the next.",
 )
 @click.option("--workers", type=int, default=None, help="Parallel extraction threads per window (default: dlt's 5).")
+@ACCOUNT_OPTION
 @load_options
-def backfill(source: str, start: str, end: str, chunk: str, workers: int | None, load: LoadOptions) -> None:
+def backfill(
+    source: str, start: str, end: str, chunk: str, workers: int | None, account: str | None, load: LoadOptions
+) -> None:
     """Load SOURCE for --start..--end window by window; after a crash or Ctrl-C, the same command continues."""
     from .backfill import run_backfill
 
-    summary = run_backfill(vendor(source.lower()), load, start=start, end=end, chunk=chunk, workers=workers)  # type: ignore[arg-type]
-    click.echo(summary.render())
-    if summary.interrupted:
-        sys.exit(130)
+    spec = vendor(source.lower())
+    for name in each_account(spec.name, account):
+        summary = run_backfill(spec, load, start=start, end=end, chunk=chunk, workers=workers, account=name)  # type: ignore[arg-type]
+        click.echo(summary.render())
+        if summary.interrupted:
+            sys.exit(130)
 
 
 @cli.command()
@@ -247,7 +273,11 @@ def status(source: str | None, pipeline_name: str | None, database: str | None, 
     from .status import pipeline_status
 
     names = [source.lower()] if source else list(VENDORS)
-    found = [pipeline_status(name, pipeline_name, database=database) for name in names]
+    found = [
+        pipeline_status(name, pipeline_name, database=database, account=account)
+        for name in names
+        for account in each_account(name, None)
+    ]
     if as_json:
         click.echo(json.dumps([entry.as_dict() for entry in found], indent=2, default=str))
         return

@@ -56,12 +56,19 @@ def config_value(key: str) -> Any:
 def toml_value(key: str) -> Any:
     """`key` (dotted: "destination.duckdb.credentials") as dlt's TOML providers find it: secrets.toml before
     config.toml, the project's `.dlt` before the global folder. None where no file sets it."""
+    values = toml_values(key)
+    return values[0] if values else None
+
+
+def toml_values(key: str) -> list[Any]:
+    """Every value TOML files set for `key`, in `toml_value`'s order (tables that dlt would merge)."""
+    found = []
     for file_name in ("secrets.toml", "config.toml"):
         for folder in (settings_dir(), global_dir()):
             value = _lookup(_read_toml(folder / file_name), key.split("."))
             if value is not None:
-                return value
-    return None
+                found.append(value)
+    return found
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from dlt.common.schema.utils import get_root_table
 from dlt.common.storages import NormalizeStorage
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from sources.common.accounts import DEFAULT_ACCOUNT, account_pipeline_name, current_account, use_account
 from sources.common.clock import today_utc
 from sources.common.config import translate_config_error
 from sources.common.errors import ClickhaulError, ConfigError
@@ -188,8 +189,10 @@ def check_pipeline_name(name: str) -> str:
 def build_source(spec: VendorSpec, preflight: bool = True, **kwargs: Any) -> Any:
     """Call the vendor's source function (dlt resolves the rest of its arguments from config), then read its
     preflight resources so that configuration the account must confirm fails before anything is written."""
+    from .account_rows import stamp_source
+
     try:
-        source = spec.source_function()(**kwargs)
+        source = stamp_source(spec.source_function()(**kwargs), current_account() or DEFAULT_ACCOUNT)
         for name in spec.preflight if preflight else ():
             for _ in source.resources[name]:
                 pass
@@ -233,11 +236,12 @@ def open_pipeline(spec: VendorSpec, options: LoadOptions) -> dlt.Pipeline:
     """The pipeline, pointed at the warehouse by the one rule (`warehouse.resolve_warehouse`), unless the caller
     hands over a destination of its own (the demo, tests)."""
     pipelines_dir = options.pipelines_dir
-    name = check_pipeline_name(options.pipeline_name or f"clickhaul_{spec.name}")
+    base = check_pipeline_name(options.pipeline_name or f"clickhaul_{spec.name}")
+    name = account_pipeline_name(base)
     destination = options.destination_config
-    if destination is None:
+    if destination is None:  # every account of a vendor loads into the one warehouse of its base pipeline
         warehouse = resolve_warehouse(
-            name, database=options.database, destination=options.destination, pipelines_dir=pipelines_dir
+            base, database=options.database, destination=options.destination, pipelines_dir=pipelines_dir
         )
         destination = warehouse.dlt_destination()
     drop_interrupted_writes(Path(pipelines_dir or get_dlt_pipelines_dir()) / name)
@@ -257,6 +261,26 @@ def open_pipeline(spec: VendorSpec, options: LoadOptions) -> dlt.Pipeline:
         held = HeldOpen(database_file)
         collector.before_load, collector.after_run = held.open, held.close
     return pipeline
+
+
+@contextmanager
+def account_scope(account: str | None) -> Iterator[None]:
+    """Work for `account` (its settings, its pipeline) in this block; a named account's merges go through staging
+    tables of its own (`<dataset>_staging_<account>`), so accounts may load into one warehouse at once."""
+    from sources.common.config import environment
+
+    with use_account(account):
+        named = current_account()
+        layout = "DESTINATION__STAGING_DATASET_NAME_LAYOUT"  # a layout the user set wins
+        env = {layout: f"%s_staging_{named}"} if named and layout not in os.environ else {}
+        with environment(env):
+            yield
+
+
+def adopt_tables(pipeline: dlt.Pipeline) -> None:
+    from .account_rows import adopt_existing_tables
+
+    adopt_existing_tables(pipeline)
 
 
 def warehouse_of(pipeline: dlt.Pipeline) -> str:
@@ -519,11 +543,30 @@ def run_vendor(
     end: str | dt.date | None = None,
     full_refresh: bool = False,
     dbt: bool = False,
+    account: str | None = None,
     **load: Any,
 ) -> RunSummary:
     """`full_refresh`: dlt's refresh, as dlt users know it: the source's tables and state are dropped (only the
-    selected resources' with `resources`) and the run reloads from `start_date`. The CLI asks first."""
-    options = LoadOptions.of(options, **load)
+    selected resources' with `resources`) and the run reloads from `start_date`. The CLI asks first.
+    `account`: one of the vendor's accounts (`sources.common.accounts`); None: the implicit `default`."""
+    with account_scope(account):
+        return _run_vendor(spec, LoadOptions.of(options, **load), start, end, full_refresh, dbt)
+
+
+def _run_vendor(
+    spec: VendorSpec,
+    options: LoadOptions,
+    start: str | dt.date | None,
+    end: str | dt.date | None,
+    full_refresh: bool,
+    dbt: bool,
+) -> RunSummary:
+    if full_refresh and current_account():
+        raise ConfigError(
+            f"--full-refresh with account {current_account()!r} would drop the {spec.name} tables every account "
+            "shares: reload the account's rows with --start/--end instead (the merge replaces them), or delete "
+            "them first with `delete from <dataset>.<table> where account = '...'`; nothing was dropped"
+        )
     start_date, end_date = parse_range(
         start.isoformat() if isinstance(start, dt.date) else start,
         end.isoformat() if isinstance(end, dt.date) else end,
@@ -552,6 +595,7 @@ def run_vendor(
         try:
             with translated_errors(spec, pipeline), monitor.phase("setup"):
                 settle_pending(pipeline, options.on_pending)
+                adopt_tables(pipeline)
                 if not start_date or full_refresh:
                     guard_missing_state(pipeline, full_refresh)
                 columns_before = schema_columns(pipeline)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sources.common.accounts import DEFAULT_ACCOUNT, account_pipeline_name
 from sources.common.errors import ClickhaulError
 from sources.common.incremental import WATERMARKS, legacy_cursor
 
@@ -99,10 +100,16 @@ def table_watermarks(state: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def pipeline_status(
-    vendor: str, pipeline_name: str | None = None, pipelines_dir: str | None = None, database: str | None = None
+    vendor: str,
+    pipeline_name: str | None = None,
+    pipelines_dir: str | None = None,
+    database: str | None = None,
+    account: str | None = None,
 ) -> PipelineStatus:
-    """`vendor` by name only: its spec would import the vendor's source, and with it dlt."""
-    name = pipeline_name or f"clickhaul_{vendor}"
+    """`vendor` by name only: its spec would import the vendor's source, and with it dlt. `account`: one of the
+    vendor's accounts, whose pipeline is `<pipeline>__<account>` in the same warehouse."""
+    base = pipeline_name or f"clickhaul_{vendor}"
+    name = account_pipeline_name(base, account or DEFAULT_ACCOUNT)
     directory = Path(pipelines_dir or dlt_files.pipelines_dir()) / name
     status = PipelineStatus(vendor, name, exists=(directory / dlt_files.STATE_FILE).exists(), state=str(directory))
     if not status.exists:
@@ -116,7 +123,7 @@ def pipeline_status(
     state = dlt_files.read_state(directory)
     status.watermarks = table_watermarks(state)
     warehouse = resolve_warehouse(
-        name, database=database, destination=destination_of(state), pipelines_dir=pipelines_dir
+        base, database=database, destination=destination_of(state), pipelines_dir=pipelines_dir
     )
     status.warehouse = warehouse.describe()
     try:

@@ -526,7 +526,7 @@ class WebtrekkSimulator(SimulatorServer):
         data = self.data
         if params.get("login") != data.login or params.get("pass") != data.password:
             raise RpcError("Authorization failed")
-        if customer and str(params.get("customerId")) != data.customer_id:
+        if customer and str(params.get("customerId")) not in {a["customerId"] for a in data.accounts()}:
             raise RpcError("Authorization failed")
 
     def call(self, method: str, params: dict[str, Any]) -> Any:

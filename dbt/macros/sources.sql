@@ -3,7 +3,11 @@
     `source_or_empty` selects the listed columns of a source table, cast to one type each; a column the table lacks
     (dlt adds a column only once a value arrives) is a typed NULL, and a table that does not exist (the vendor was
     never loaded, or not this resource) becomes an empty select with the same columns. So every model builds with
-    any subset of vendors present, and vendors not loaded contribute no rows. -#}
+    any subset of vendors present, and vendors not loaded contribute no rows.
+
+    Every select also has `account` (text): the clickhaul account the row was loaded for. A table loaded before
+    accounts existed has no such column: its rows are the implicit account's, `default` (what `clickhaul run` fills
+    the column with when it adopts such a table). -#}
 
 {% macro ch_type(kind) -%}
   {%- set types = {
@@ -42,6 +46,11 @@
       cast(null as {{ clickhaul.ch_type(kind) }})
     {%- endif %} as {{ adapter.quote(name) }},
   {%- endfor %}
+    {% if "account" in present -%}
+      coalesce(cast({{ adapter.quote("account") }} as {{ clickhaul.ch_type("text") }}), 'default')
+    {%- else -%}
+      cast('default' as {{ clickhaul.ch_type("text") }})
+    {%- endif %} as {{ adapter.quote("account") }},
     {% if "_dlt_load_id" in present -%}
       cast(_dlt_load_id as {{ clickhaul.ch_type("text") }})
     {%- else -%}
@@ -56,15 +65,27 @@
 {%- endmacro %}
 
 {% macro latest_load(relation, keys) -%}
-  {#- One row per natural key: the one from the latest dlt load (load ids are increasing unix-time strings). -#}
+  {#- One row per account and natural key: the one from the latest dlt load (load ids are increasing unix-time
+      strings). Accounts never replace each other's rows: the same key in two accounts is two rows. -#}
   select * from (
     select
       loaded.*,
       row_number() over (
-        partition by {{ keys | join(", ") }}
+        partition by loaded.account, {{ keys | join(", ") }}
         order by loaded._dlt_load_id desc nulls last
       ) as _clickhaul_rank
     from {{ relation }} as loaded
   ) as ranked
   where _clickhaul_rank = 1
+{%- endmacro %}
+
+{% macro account_key(vendor, account, id) -%}
+  {#- The public key of a site or a session across vendors and accounts: `vendor:id` for the implicit account
+      `default` (the key before accounts existed, which users' joins rely on), `vendor:account:id` for a named one.
+      Account names are lowercase letters, digits and `_`, so a named account's key never equals a default one's
+      unless a vendor's id itself holds `name:`. -#}
+  case when {{ account }} = 'default'
+    then cast({{ vendor }} as varchar) || ':' || {{ id }}
+    else cast({{ vendor }} as varchar) || ':' || {{ account }} || ':' || {{ id }}
+  end
 {%- endmacro %}

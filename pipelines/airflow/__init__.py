@@ -1,5 +1,6 @@
-"""Running clickhaul on Airflow with dlt's Airflow helper: one DAG per source, one task per resource."""
+"""Running clickhaul on Airflow with dlt's Airflow helper: a DAG per source (a task group per account, one task per
+resource), and a backfill DAG per source (per account, one mapped task per window, in a pool per vendor login)."""
 
-from .dag_factory import clickhaul_dag
+from .dag_factory import clickhaul_backfill_dag, clickhaul_dag, ensure_pools
 
-__all__ = ["clickhaul_dag"]
+__all__ = ["clickhaul_backfill_dag", "clickhaul_dag", "ensure_pools"]

@@ -15,6 +15,7 @@ from dlt.common.configuration.specs.base_configuration import extract_inner_hint
 from dlt.common.configuration.utils import deserialize_value
 from dlt.common.typing import is_any_type
 
+from .accounts import account_sections
 from .errors import ConfigError
 from .redact import register_secrets
 
@@ -27,10 +28,12 @@ def config_key(vendor: str, field: str, section: str = "sources") -> str:
 
 
 def env_var(vendor: str, field: str, section: str = "sources") -> str:
-    return f"{section}__{vendor}__{field}".upper()
+    return f"{section}__{vendor}__{field}".replace(".", "__").upper()
 
 
 def missing_config(vendor: str, fields: Iterable[str], section: str = "sources", secret: bool = True) -> ConfigError:
+    if section == "sources":
+        vendor = ".".join(account_sections(vendor))  # a named account's own table
     lines = []
     for field in fields:
         lines.append(
@@ -143,7 +146,10 @@ class VendorConfig(BaseConfiguration):
 
     @classmethod
     def sections(cls) -> tuple[str, ...]:
-        return tuple(part for part in (cls.SECTION, cls.VENDOR) if part)
+        """`sources.<vendor>`, or `sources.<vendor>.accounts.<name>` while a named account is in use (see
+        `accounts`): dlt falls back from there to the vendor section for settings the account leaves out."""
+        vendor = account_sections(cls.VENDOR) if cls.SECTION == "sources" and cls.VENDOR else (cls.VENDOR,)
+        return tuple(part for part in (cls.SECTION, *vendor) if part)
 
     @classmethod
     def key(cls, field: str) -> str:
@@ -209,7 +215,7 @@ class DaysConfig(VendorConfig):
         from .incremental import DayCursor, configured_days
 
         first, last = configured_days(
-            self.start_date, self.end_date, self.timezone, self.HISTORY_DAYS, f"{self.SECTION}.{self.VENDOR}."
+            self.start_date, self.end_date, self.timezone, self.HISTORY_DAYS, ".".join(self.sections()) + "."
         )
         return DayCursor(first, last, self.lookback_days)
 

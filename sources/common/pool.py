@@ -29,5 +29,8 @@ def shared_client(factory: Callable[[], T], *identity: object) -> T:
 
 
 def forget_clients() -> None:
+    from .ratelimit import forget_limiters
+
     with _lock:
         _clients.clear()
+    forget_limiters()  # the clients' shared per-login limiters go with them

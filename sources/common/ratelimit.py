@@ -14,14 +14,16 @@ account in a small file under dlt's data directory (`RateMemory`), and starts fr
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
+import itertools
 import json
 import logging
 import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +68,7 @@ def parse_windows(pairs: Sequence[Sequence[float]] | None) -> list[Window]:
 @dataclass
 class _Slot:
     stamp: float | None = None  # None while the request is in flight
+    ticket: str | None = None  # its entry in the shared memory, if any
 
 
 class RateMemory:
@@ -93,36 +96,70 @@ class RateMemory:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, data: dict[str, Any], now: float) -> None:
-        data["requests"] = [entry for entry in data.get("requests") or [] if entry[0] > now - self.horizon]
+        horizon = now - self.horizon - IN_FLIGHT_SECONDS
+        data["requests"] = [entry for entry in data.get("requests") or [] if float(entry[0]) > horizon]
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".ratelimit-")
         with os.fdopen(handle, "w") as file:
             json.dump(data, file)
         os.replace(temporary, self.path)
 
-    def others(self, now: float) -> tuple[list[float], float]:
-        """Request times of other processes within the horizon, and until when the vendor blocks the account."""
+    def reserve(self, decide: Callable[[list[float | None], float], float], now: float) -> tuple[float, str | None]:
+        """Decide and take a slot in one step under the file's lock, so two processes can never both take the last
+        room in a window. `decide(others, blocked_until)` gets the other processes' requests (their answer times;
+        None while in flight) and returns the delay; at zero a request of this process is entered as in flight,
+        and its ticket returned for `finish`."""
         try:
             with self._locked() as data:
-                requests = [
-                    float(stamp)
-                    for stamp, pid in data.get("requests") or []
-                    if pid != self.pid and float(stamp) > now - self.horizon
-                ]
-                return requests, float(data.get("blocked_until") or 0.0)
+                others: list[float | None] = []
+                for entry in data.get("requests") or []:
+                    sent, pid = float(entry[0]), entry[1]
+                    done = entry[3] if len(entry) > 3 else sent  # [time, pid]: an earlier version's answer time
+                    if pid == self.pid or sent <= now - self.horizon - IN_FLIGHT_SECONDS:
+                        continue
+                    if done is None and sent < now - IN_FLIGHT_SECONDS:
+                        done = sent + IN_FLIGHT_SECONDS  # its process died mid-request: counted as answered then
+                    others.append(None if done is None else float(done))
+                delay = decide(others, float(data.get("blocked_until") or 0.0))
+                if delay > 0:
+                    return delay, None
+                ticket = f"{self.pid}-{next(_tickets)}"
+                data.setdefault("requests", []).append([now, self.pid, ticket, None])
+                self._write(data, now)
+                return delay, ticket
         except OSError as error:  # a read-only home, a full disk: pacing goes on with what this process knows
-            log.debug("rate-limit memory %s unreadable: %s", self.path, error)
-            return [], 0.0
+            log.debug("rate-limit memory %s unusable: %s", self.path, error)
+            return decide([], 0.0), None
+
+    def finish(self, ticket: str, stamp: float) -> None:
+        """The answer to a reserved request arrived at `stamp`: from then on it counts in every window."""
+
+        def answered(data: dict[str, Any]) -> None:
+            for entry in data.get("requests") or []:
+                if len(entry) > 3 and entry[2] == ticket:
+                    entry[3] = stamp
+
+        self._update(answered, stamp)
 
     def record(self, stamp: float | None = None, blocked_until: float | None = None, now: float = 0.0) -> None:
+        def change(data: dict[str, Any]) -> None:
+            if stamp is not None:
+                data.setdefault("requests", []).append([stamp, self.pid, None, stamp])
+            if blocked_until is not None:
+                data["blocked_until"] = max(float(data.get("blocked_until") or 0.0), blocked_until)
+
+        self._update(change, now)
+
+    def _update(self, change: Callable[[dict[str, Any]], Any], now: float) -> None:
         try:
             with self._locked() as data:
-                if stamp is not None:
-                    data.setdefault("requests", []).append([stamp, self.pid])
-                if blocked_until is not None:
-                    data["blocked_until"] = max(float(data.get("blocked_until") or 0.0), blocked_until)
+                change(data)
                 self._write(data, now)
         except OSError as error:
             log.debug("rate-limit memory %s not written: %s", self.path, error)
+
+
+IN_FLIGHT_SECONDS = 300.0  # a request of another process unanswered for longer: its process is gone
+_tickets = itertools.count()
 
 
 def memory_path(*identity: object) -> Path:
@@ -154,7 +191,6 @@ class RateLimiter:
         self._blocked_until = 0.0
         self._horizon = max((w.seconds for w in self.windows), default=0.0)
         self.memory: RateMemory | None = None
-        self._seen: set[float] = set()  # other processes' request times already taken in
 
     def remember(self, vendor: str, base_url: str) -> None:
         """Share the account's recent requests with other processes (system clock only: a test's fake clock
@@ -165,31 +201,27 @@ class RateLimiter:
             return
         self.memory = RateMemory(memory_path(vendor, base_url, *self.account), self._horizon)
 
-    def _take_in_others(self, now: float) -> None:
-        """Requests other processes made (or the vendor's block they met) count as if made here."""
-        if self.memory is None:
-            return
-        wall = self.clock.time()
-        requests, blocked_until = self.memory.others(wall)
-        for stamp in requests:
-            if stamp not in self._seen:
-                self._seen.add(stamp)
-                self._slots.appendleft(_Slot(now - (wall - stamp)))
-        if self._seen:
-            self._slots = deque(sorted(self._slots, key=lambda slot: -1e18 if slot.stamp is None else slot.stamp))
-            self._seen = {stamp for stamp in self._seen if stamp > wall - self._horizon}
+    def _decide(self, now: float, wall: float, others: list[float | None], blocked_until: float) -> float:
+        """The delay before this process may send, counting other processes' requests (wall times) as its own."""
         if blocked_until > wall:
             self._blocked_until = max(self._blocked_until, now + (blocked_until - wall))
+        extra = [_Slot(None if stamp is None else now - (wall - stamp)) for stamp in others]
+        return self._delay(now, extra)
 
     def acquire(self) -> _Slot:
         """Block until every window has room, then take a slot."""
         waited = 0.0
         while True:
             with self._lock:
-                self._take_in_others(self.clock.monotonic())
-                delay = self._delay(self.clock.monotonic())
+                now = self.clock.monotonic()
+                ticket = None
+                if self.memory is None:
+                    delay = self._delay(now)
+                else:
+                    wall = self.clock.time()
+                    delay, ticket = self.memory.reserve(functools.partial(self._decide, now, wall), wall)
                 if delay <= 0:
-                    slot = _Slot()
+                    slot = _Slot(ticket=ticket)
                     self._slots.append(slot)
                     if waited:
                         self.stats.waits += 1
@@ -202,9 +234,8 @@ class RateLimiter:
     def release(self, slot: _Slot) -> None:
         with self._lock:
             slot.stamp = self.clock.monotonic()
-        if self.memory is not None:
-            wall = self.clock.time()
-            self.memory.record(stamp=wall, now=wall)
+        if self.memory is not None and slot.ticket is not None:
+            self.memory.finish(slot.ticket, self.clock.time())
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -223,12 +254,13 @@ class RateLimiter:
             wall = self.clock.time()
             self.memory.record(blocked_until=wall + seconds, now=wall)
 
-    def _delay(self, now: float) -> float:
+    def _delay(self, now: float, others: Sequence[_Slot] = ()) -> float:
         while self._slots and self._slots[0].stamp is not None and self._slots[0].stamp <= now - self._horizon:
             self._slots.popleft()
         delay = self._blocked_until - now
+        slots = [*self._slots, *others]
         for window in self.windows:
-            recent = [s.stamp for s in self._slots if s.stamp is None or s.stamp > now - window.seconds]
+            recent = [s.stamp for s in slots if s.stamp is None or s.stamp > now - window.seconds]
             excess = len(recent) - window.requests + 1
             if excess <= 0:
                 continue
@@ -238,3 +270,26 @@ class RateLimiter:
             else:
                 delay = max(delay, _PENDING_POLL_SECONDS)
         return delay
+
+
+_shared_lock = threading.Lock()
+_shared: dict[str, RateLimiter] = {}
+
+
+def login_limiter(windows: Sequence[Window], clock: Clock, login: Sequence[str], *where: str) -> RateLimiter:
+    """One limiter per login (and host) in a process: accounts that share a login (Webtrekk counts per user, not
+    per customer id) share its limits here, as processes share them through `RateMemory`. A test's fake clock gets
+    a limiter of its own."""
+    if not isinstance(clock, SystemClock):
+        return RateLimiter(windows, clock, account=tuple(login))
+    key = hashlib.sha256(repr((tuple(login), where, tuple(windows))).encode()).hexdigest()  # no secret in a key
+    with _shared_lock:
+        limiter = _shared.get(key)
+        if limiter is None:
+            limiter = _shared[key] = RateLimiter(windows, clock, account=tuple(login))
+        return limiter
+
+
+def forget_limiters() -> None:
+    with _shared_lock:
+        _shared.clear()

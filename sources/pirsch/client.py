@@ -12,9 +12,10 @@ import httpx
 from sources.common.clock import SYSTEM_CLOCK, Clock
 from sources.common.errors import AuthError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, TokenAuth, TokenExpired
+from sources.common.ratelimit import Window, login_limiter
 from sources.common.redact import register_secrets
 
-from .settings import API_PREFIX, PAGE_LIMIT
+from .settings import API_PREFIX, PAGE_LIMIT, TOKEN_CALLS_PER_MINUTE
 
 VENDOR = "pirsch"
 DOMAIN_CACHE_SECONDS = 600.0
@@ -65,6 +66,10 @@ class PirschClient:
         self._domains: tuple[float, list[dict[str, Any]]] | None = None
         # The token endpoint allows 10 calls a minute: renew shortly before expiry and on 401, never otherwise.
         self.auth = TokenAuth(self._fetch_token, refresh_margin_seconds=60.0, clock=clock)
+        # Several processes of one client (Airflow tasks) each need a token: they pace together, never refused.
+        window = Window(TOKEN_CALLS_PER_MINUTE, 60.0)
+        self.token_limiter = login_limiter([window], clock, ("token", client_id), base_url)
+        self.token_limiter.remember(VENDOR, base_url.rstrip("/") + API_PREFIX + "/token")
         self.http = HttpClient(
             VENDOR,
             base_url.rstrip("/") + API_PREFIX,
@@ -80,11 +85,12 @@ class PirschClient:
 
     def _fetch_token(self) -> tuple[str, float | None]:
         try:
-            body = self.http.post(
-                "/token",
-                json_body={"client_id": self._client_id, "client_secret": self._client_secret},
-                authenticate=False,
-            )
+            with self.token_limiter.slot():
+                body = self.http.post(
+                    "/token",
+                    json_body={"client_id": self._client_id, "client_secret": self._client_secret},
+                    authenticate=False,
+                )
         except TokenExpired as error:
             raise AuthError(f"pirsch refused client_id/client_secret: {error}") from None
         except VendorError as error:

@@ -14,6 +14,7 @@ from sources.common.windows import WindowUnit
 
 DEFAULT_BASE_URL = "https://api.pirsch.io"
 API_PREFIX = "/api/v1"
+TOKEN_CALLS_PER_MINUTE = 10  # per client: Pirsch refuses the 11th token request within a minute
 PAGE_LIMIT = 100  # the API's hard maximum for `limit`
 DEFAULT_LOOKBACK_DAYS = 3  # Pirsch restates today and yesterday
 DEFAULT_HISTORY_DAYS = 30  # first run without start_date

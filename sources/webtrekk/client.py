@@ -18,7 +18,7 @@ from sources.common.clock import SYSTEM_CLOCK, Clock
 from sources.common.config import config_list
 from sources.common.errors import AuthError, ConfigError, RateLimitedError, VendorError
 from sources.common.http import HttpClient, RetryPolicy, TokenExpired
-from sources.common.ratelimit import RateLimiter, Window, parse_windows
+from sources.common.ratelimit import Window, login_limiter, parse_windows
 from sources.common.redact import register_secrets
 
 from .settings import DEFAULT_RATE_LIMITS, JSONRPC_VERSION, VENDOR
@@ -76,7 +76,7 @@ class WebtrekkClient:
         self._login = login
         self._password = password
         self.windows: list[Window] = parse_windows(rate_limits)
-        self.limiter = RateLimiter(self.windows, clock, account=(customer_id, login))  # Webtrekk counts per user
+        self.limiter = login_limiter(self.windows, clock, (login,), base_url)  # Webtrekk counts per user
         origin, self.path = split_endpoint(base_url)
         self.http = HttpClient(VENDOR, origin, limiter=self.limiter, retry=retry, clock=clock, timeout=timeout)
         self._token: str | None = None

@@ -20,6 +20,11 @@ pytestmark = pytest.mark.slow  # chaos, kills, real services: `dev.py test --fas
 AIRFLOW_PYTHON = Path(os.environ.get("CLICKHAUL_AIRFLOW_PYTHON", ROOT / ".venv-airflow" / "bin" / "python"))
 
 
+def airflow_pythonpath() -> str:
+    """This checkout first (the Airflow environment may have another one installed), then any extra path."""
+    return os.pathsep.join(p for p in (str(ROOT), os.environ.get("CLICKHAUL_AIRFLOW_PYTHONPATH", "")) if p)
+
+
 def test_dags_parse_and_one_runs_end_to_end(tmp_path: Path) -> None:
     if not AIRFLOW_PYTHON.exists():
         required(f"no Airflow environment at {AIRFLOW_PYTHON} (create it as .ci/run does)")
@@ -29,6 +34,7 @@ def test_dags_parse_and_one_runs_end_to_end(tmp_path: Path) -> None:
         text=True,
         timeout=900,
         cwd=str(tmp_path),
+        env={**os.environ, "PYTHONPATH": airflow_pythonpath()},
     )
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
     assert completed.returncode == 0 and lines, completed.stderr[-4000:]

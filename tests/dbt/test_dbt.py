@@ -153,8 +153,8 @@ def umami_only(loaded: Loaded, tmp_path_factory: pytest.TempPathFactory) -> tupl
     # A stale copy of a daily row from an earlier load: staging keeps the latest load's row.
     with duckdb.connect(str(database)) as connection:
         connection.execute(
-            "insert into umami.website_stats select website_id, day, timezone, pageviews + 1000, visitors, visits, "
-            "bounces, totaltime, '1000000000.1' from umami.website_stats"
+            "insert into umami.website_stats by name select * replace (pageviews + 1000 as pageviews, "
+            "'1000000000.1' as _dlt_load_id) from umami.website_stats"
         )
     return database, run_dbt("build", database_path=database)
 

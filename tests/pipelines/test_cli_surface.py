@@ -80,7 +80,7 @@ def test_resources_lists_tables_keys_and_dispositions_without_credentials(tmp_pa
             assert set(listed) == set(spec.resources)
     table = run_cli("resources", "pirsch", cwd=tmp_path).stdout.splitlines()
     assert table[0].split() == ["resource", "primary", "key", "write", "loaded"]
-    assert any(re.match(r"pages\s+domain_id, day, path, title\s+merge\s+yes", line) for line in table)
+    assert any(re.match(r"pages\s+domain_id, day, path, title, account\s+merge\s+yes", line) for line in table)
     assert any(re.match(r"keywords\s+.*merge\s+on request", line) for line in table)
 
 

@@ -68,6 +68,7 @@ def test_a_month_of_a_two_dimension_query_per_day_has_exact_figures_and_no_total
         "os_vendor",
         "window_start",
         "window_end",
+        "account",  # every table's key carries the account (the implicit `default` here)
     }
     assert simulator.peak_running <= 2  # analytics_concurrency's default
 

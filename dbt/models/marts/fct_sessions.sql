@@ -1,8 +1,9 @@
 -- Row-level sessions from the vendors that export them (Opentracker visits, Umami sessions, Matomo visits).
--- Grain: one row per vendor and session_id.
+-- Grain: one row per vendor, account and session_id (session_key).
 with opentracker as (
   select
     cast('opentracker' as varchar) as vendor,
+    account,
     site_id,
     session_id,
     day,
@@ -25,6 +26,7 @@ with opentracker as (
 umami as (
   select
     cast('umami' as varchar) as vendor,
+    account,
     site_id,
     session_id,
     day,
@@ -46,7 +48,7 @@ umami as (
 ),
 matomo as (
   -- One Matomo visit is one session; its day is the day of its last action.
-  select cast('matomo' as varchar) as vendor, site_id, session_id, day, started_at, ended_at, visitor_id,
+  select cast('matomo' as varchar) as vendor, account, site_id, session_id, day, started_at, ended_at, visitor_id,
     cast(1 as bigint) as visits, pageviews, entry_path, exit_path, referrer_host,
     {{ clickhaul.channel_from_host("referrer_host") }} as channel, country, city, browser, os, device
   from {{ ref("stg_matomo__visits") }}
@@ -59,10 +61,11 @@ unioned as (
   select * from matomo
 )
 select
-  vendor || ':' || session_id as session_key,
+  {{ clickhaul.account_key("vendor", "account", "session_id") }} as session_key,
   vendor,
+  account,
   site_id,
-  vendor || ':' || site_id as site_key,
+  {{ clickhaul.account_key("vendor", "account", "site_id") }} as site_key,
   session_id,
   day,
   started_at,

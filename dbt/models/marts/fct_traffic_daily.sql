@@ -1,9 +1,11 @@
--- Daily traffic per vendor and site. Grain: one row per vendor, site_id and day (the vendor's local day).
+-- Daily traffic per vendor, account and site. Grain: one row per vendor, account, site_id and day (the vendor's
+-- local day).
 -- visitors, bounce_rate, avg_visit_seconds and pageviews_per_visit are NOT additive: never sum them across days or
 -- sites; sum visits, pageviews, bounces and time_spent_seconds instead and divide.
 with pirsch as (
   select
     cast('pirsch' as varchar) as vendor,
+    visitors.account,
     visitors.site_id,
     visitors.day,
     visitors.timezone,
@@ -14,11 +16,13 @@ with pirsch as (
     cast(durations.avg_visit_seconds * visitors.visits as double precision) as time_spent_seconds
   from {{ ref("stg_pirsch__visitors") }} as visitors
   left join {{ ref("stg_pirsch__session_durations") }} as durations
-    on durations.site_id = visitors.site_id and durations.day = visitors.day
+    on durations.account = visitors.account and durations.site_id = visitors.site_id
+    and durations.day = visitors.day
 ),
 umami as (
   select
     cast('umami' as varchar) as vendor,
+    account,
     site_id,
     day,
     timezone,
@@ -32,6 +36,7 @@ umami as (
 webtrekk as (
   select
     cast('webtrekk' as varchar) as vendor,
+    account,
     site_id,
     day,
     cast(null as varchar) as timezone,
@@ -45,6 +50,7 @@ webtrekk as (
 opentracker as (
   select
     cast('opentracker' as varchar) as vendor,
+    account,
     site_id,
     day,
     cast(null as varchar) as timezone,
@@ -55,11 +61,11 @@ opentracker as (
     sum(duration_seconds) as time_spent_seconds
   from {{ ref("fct_sessions") }}
   where vendor = 'opentracker'
-  group by site_id, day
+  group by account, site_id, day
 ),
 matomo as (
   -- Matomo's archived daily totals; page views from its page report (see stg_matomo__visits_summary).
-  select cast('matomo' as varchar) as vendor, site_id, day, timezone, visitors, visits, pageviews, bounces,
+  select cast('matomo' as varchar) as vendor, account, site_id, day, timezone, visitors, visits, pageviews, bounces,
     cast(time_spent_seconds as double precision) as time_spent_seconds
   from {{ ref("stg_matomo__visits_summary") }}
 ),
@@ -76,8 +82,9 @@ unioned as (
 )
 select
   vendor,
+  account,
   site_id,
-  vendor || ':' || site_id as site_key,
+  {{ clickhaul.account_key("vendor", "account", "site_id") }} as site_key,
   day,
   timezone,
   cast(visitors as bigint) as visitors,

@@ -8,6 +8,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["site_id", "day", "path"]) }})
 select
+  account,
   cast(site_id as varchar) as site_id,
   day,
   path,

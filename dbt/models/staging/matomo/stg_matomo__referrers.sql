@@ -7,6 +7,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["site_id", "day", "referrer_type", "label"]) }})
 select
+  account,
   cast(site_id as varchar) as site_id,
   day,
   referrer_type,

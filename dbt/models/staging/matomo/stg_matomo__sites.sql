@@ -5,6 +5,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["site_id"]) }})
 select
+  account,
   cast(site_id as varchar) as site_id,
   name as site_name,
   {{ clickhaul.url_host("main_url") }} as hostname,

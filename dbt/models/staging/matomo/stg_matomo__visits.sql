@@ -15,6 +15,7 @@ action_source as (
 actions as ({{ clickhaul.latest_load("action_source", ["site_id", "id_visit", "position"]) }}),
 views as (
   select
+    account,
     site_id,
     id_visit,
     count(*) as pageviews,
@@ -22,9 +23,10 @@ views as (
     max(position) as last_position
   from actions
   where type = 'action'
-  group by site_id, id_visit
+  group by account, site_id, id_visit
 )
 select
+  latest.account,
   cast(latest.site_id as varchar) as site_id,
   cast(latest.id_visit as varchar) as session_id,
   latest.day,
@@ -42,10 +44,13 @@ select
   latest.operating_system_name as os,
   lower(latest.device_type) as device
 from latest
-left join views on views.site_id = latest.site_id and views.id_visit = latest.id_visit
+left join views
+  on views.account = latest.account and views.site_id = latest.site_id and views.id_visit = latest.id_visit
 left join actions as entry_action
-  on entry_action.site_id = latest.site_id and entry_action.id_visit = latest.id_visit
+  on entry_action.account = latest.account and entry_action.site_id = latest.site_id
+  and entry_action.id_visit = latest.id_visit
   and entry_action.position = views.first_position
 left join actions as exit_action
-  on exit_action.site_id = latest.site_id and exit_action.id_visit = latest.id_visit
+  on exit_action.account = latest.account and exit_action.site_id = latest.site_id
+  and exit_action.id_visit = latest.id_visit
   and exit_action.position = views.last_position

@@ -7,9 +7,11 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["site_id", "day"]) }}),
 pageviews as (
-  select site_id, day, sum(views) as pageviews from {{ ref("stg_matomo__pages") }} group by site_id, day
+  select account, site_id, day, sum(views) as pageviews from {{ ref("stg_matomo__pages") }}
+  group by account, site_id, day
 )
 select
+  latest.account,
   cast(latest.site_id as varchar) as site_id,
   latest.day,
   latest.timezone,
@@ -21,4 +23,6 @@ select
   latest.sum_visit_length as time_spent_seconds,
   latest.is_final
 from latest
-left join pageviews on pageviews.site_id = cast(latest.site_id as varchar) and pageviews.day = latest.day
+left join pageviews
+  on pageviews.account = latest.account and pageviews.site_id = cast(latest.site_id as varchar)
+  and pageviews.day = latest.day

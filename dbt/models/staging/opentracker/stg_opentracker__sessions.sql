@@ -9,6 +9,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["session_id"]) }})
 select
+  account,
   session_id,
   site as site_id,
   day,

@@ -5,6 +5,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["id"]) }})
 select
+  account,
   id as site_id,
   hostname,
   subdomain as site_name,

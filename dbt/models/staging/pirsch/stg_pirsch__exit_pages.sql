@@ -5,6 +5,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["domain_id", "day", "path", "title"]) }})
 select
+  account,
   domain_id as site_id,
   day,
   path,

@@ -6,6 +6,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["domain_id", "day", "referrer", "referrer_name"]) }})
 select
+  account,
   domain_id as site_id,
   day,
   nullif(referrer, '') as referrer_url,

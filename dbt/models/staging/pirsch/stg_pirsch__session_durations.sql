@@ -5,6 +5,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["domain_id", "day"]) }})
 select
+  account,
   domain_id as site_id,
   day,
   average_time_spent_seconds as avg_visit_seconds

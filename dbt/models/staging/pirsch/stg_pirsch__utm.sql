@@ -11,11 +11,13 @@ with
 {% endfor %}
 unioned as (
 {% for parameter in parameters %}
-  select domain_id, day, '{{ parameter }}' as parameter, {{ parameter }} as value, visitors from {{ parameter }}_latest
+  select account, domain_id, day, '{{ parameter }}' as parameter, {{ parameter }} as value, visitors
+  from {{ parameter }}_latest
   {% if not loop.last %}union all{% endif %}
 {% endfor %}
 )
 select
+  account,
   domain_id as site_id,
   day,
   cast(parameter as varchar) as parameter,

@@ -6,6 +6,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["domain_id", "day"]) }})
 select
+  account,
   domain_id as site_id,
   day,
   timezone,

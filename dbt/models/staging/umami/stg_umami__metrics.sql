@@ -6,6 +6,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["website_id", "day", "type", "value"]) }})
 select
+  account,
   website_id as site_id,
   day,
   timezone,

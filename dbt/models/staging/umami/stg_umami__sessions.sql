@@ -7,6 +7,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["id"]) }})
 select
+  account,
   id as session_id,
   website_id as site_id,
   day,

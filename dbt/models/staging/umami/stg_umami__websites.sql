@@ -5,6 +5,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["id"]) }})
 select
+  account,
   id as site_id,
   domain as hostname,
   name as site_name,

@@ -4,6 +4,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["customer_id"]) }})
 select
+  account,
   customer_id as site_id,
   title as site_name
 from latest

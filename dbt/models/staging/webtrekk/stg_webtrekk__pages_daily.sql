@@ -7,6 +7,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["day", adapter.quote(var("clickhaul_webtrekk_page_column", "pages"))]) }})
 select
+  account,
   {{ clickhaul.webtrekk_site_id() }} as site_id,
   day,
   {{ adapter.quote(var("clickhaul_webtrekk_page_column", "pages")) }} as page_name,

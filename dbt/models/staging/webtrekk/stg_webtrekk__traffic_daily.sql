@@ -7,6 +7,7 @@ with source as (
 ),
 latest as ({{ clickhaul.latest_load("source", ["day"]) }})
 select
+  account,
   {{ clickhaul.webtrekk_site_id() }} as site_id,
   day,
   cast(round(visitors) as bigint) as visitors,
