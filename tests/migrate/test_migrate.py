@@ -357,3 +357,35 @@ def test_a_matomo_migration_killed_mid_push_resumes_without_losing_or_doubling(t
     assert max(counted.values()) == 1  # nothing doubled
     assert migration.unexplained == 0, migration.render()  # nothing lost: every expected hit is in Umami
     assert sent_before < umami.count("/api/send", method="POST") or migration.push.sent == 0
+
+
+def test_matomo_actions_mapping_moves_what_umami_holds_and_refuses_the_rest() -> None:
+    from destinations.matomo.mappings import InvalidHit, mapping
+    from destinations.umami.target import payload_of
+
+    visit = {"site_id": 1, "id_visit": 7, "visitor_id": "a1b2c3d4e5f60008", "visit_ip": "203.0.113.9",
+             "browser_name": "Microsoft Edge", "browser_version": "120.0", "operating_system_name": "Windows",
+             "operating_system_version": "11", "referrer_url": "https://www.google.com/", "language_code": "de-de",
+             "country_code": "de", "resolution": "1920x1080"}  # fmt: skip
+    at = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
+    to_hits = mapping("matomo_actions").to_hits
+    view = to_hits({**visit, "position": 1, "type": "action", "timestamp": at, "url": "https://s.example/a",
+                    "page_title": "A"})  # fmt: skip
+    assert view[0]["urlref"] == "https://www.google.com/" and view[0]["_id"] == "a1b2c3d4e5f60008"
+    assert "Edg/120.0" in view[0]["ua"] and "Windows NT 10.0" in view[0]["ua"]
+    download = to_hits({**visit, "position": 2, "type": "download", "timestamp": at, "page_url": "https://s.example/a",
+                        "url": "https://s.example/f.pdf"})  # fmt: skip
+    assert download[0]["urlref"] is None and download[0]["url"] == "https://s.example/a"
+    payload = payload_of(download[0], "w", "", at.timestamp() + 60)["payload"]
+    assert payload["name"] == "download" and payload["data"] == {"url": "https://s.example/f.pdf"}
+    event = to_hits({**visit, "position": 3, "type": "event", "timestamp": at, "url": "https://s.example/a",
+                     "event_category": "cta", "event_action": "click", "event_value": 2.0})  # fmt: skip
+    payload = payload_of(event[0], "w", "", at.timestamp() + 60)["payload"]
+    assert payload["name"] == "click" and payload["data"] == {"category": "cta", "value": 2.0}
+    for kind in ("goal", "ecommerceOrder", "media"):
+        with pytest.raises(InvalidHit, match="no equivalent"):
+            to_hits({**visit, "position": 4, "type": kind, "timestamp": at})
+    unknown = to_hits({**visit, "browser_name": "Unknown", "position": 5, "type": "action", "timestamp": at,
+                       "url": "https://s.example/b"})  # fmt: skip
+    with pytest.raises(InvalidHit, match="user agent"):
+        payload_of(unknown[0], "w", "", at.timestamp() + 60)
