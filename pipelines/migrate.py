@@ -10,6 +10,8 @@
    `migrate.reconciliation` of FROM's warehouse and to an HTML page.
 
 Webtrekk cannot be a FROM: its exports are aggregates (per day and dimension), not hits; see README "Migrating".
+Matomo is read from its visitor log: each action (`matomo.actions`) joined to its visit (`matomo.visits`) in the
+view, so the push streams one table of hits like any other FROM.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from typing import Any
 import duckdb
 
 from destinations.common.push import InvalidHit
-from destinations.matomo.mappings import mapping
-from sources.common.clock import wall_time
+from destinations.matomo.mappings import MATOMO_VISIT_COLUMNS, mapping
+from sources.common.clock import today_utc, wall_time
 from sources.common.config import environment
 from sources.common.errors import ConfigError
-from sources.common.tables import TableRows, WarehouseTables
+from sources.common.tables import TableRows, WarehouseTables, sql_name
 
 SCHEMA = "migrate"
 RECONCILIATION_TABLE = "reconciliation"
@@ -46,22 +48,52 @@ class From:
     resources: str
     time_column: str
     visit_column: str  # rows with one value (per UTC day) are one visit on the source's side
+    # The rows to push when they are not the table as it is (a join): SQL built from the warehouse's columns.
+    rows_sql: Callable[[duckdb.DuckDBPyConnection], str] | None = None
+    # Days loaded beyond the range on each side: a source whose days are not UTC days, or whose rows of the range
+    # need rows of the day before (a visit running past midnight), loads them too.
+    margin_days: int = 0
 
     def source_pages(self, row: Mapping[str, Any]) -> tuple[int, int]:
         """(page views, events) the source itself counts for one row."""
         if self.vendor == "opentracker":
             return int(row.get("pages_viewed") or 0), 0
+        if self.vendor == "matomo":  # downloads, outlinks, searches, goals: Matomo counts neither
+            kind = row.get("type")
+            return int(kind == "action"), int(kind == "event")
         return (1, 0) if int(row.get("event_type") or 1) == 1 else (0, 1)
+
+
+def matomo_rows(connection: duckdb.DuckDBPyConnection) -> str:
+    """Each Matomo action with its visit's visitor, IP, browser, OS, referrer (`MATOMO_VISIT_COLUMNS`, null where
+    this Matomo did not report a field) and `page_url`, the last page viewed at or before it (the page a download,
+    outlink or search happened on). A left join: an action whose visit row is missing is refused (no browser),
+    never lost from the count."""
+    present = {
+        row[0]
+        for row in connection.execute(
+            "select column_name from information_schema.columns where table_schema = 'matomo' and table_name = 'visits'"
+        ).fetchall()
+    }
+    visit = ", ".join(f"v.{sql_name(c)}" if c in present else f"cast(null as varchar) as {sql_name(c)}"
+                      for c in MATOMO_VISIT_COLUMNS)  # fmt: skip
+    return (
+        "select a.*, last_value(case when a.type = 'action' then a.url end ignore nulls) over (partition by a.site_id, "
+        "a.id_visit order by a.position rows between unbounded preceding and current row) as page_url, "
+        f"{visit} from matomo.actions a left join matomo.visits v on v.site_id = a.site_id and v.id_visit = a.id_visit"
+    )
 
 
 FROMS = {
     "opentracker": From("opentracker", "opentracker.sessions", "opentracker_sessions", "sessions", "session_start",
                         "session_id"),
     "umami": From("umami", "umami.events", "umami_events", "events", "created_at", "session_id"),
+    "matomo": From("matomo", "matomo.actions", "matomo_actions", "visits", "timestamp", "id_visit", matomo_rows,
+                   margin_days=1),
 }  # fmt: skip
 TOS = ("matomo", "umami", "pirsch")
 PAIRS = {("opentracker", "matomo"), ("opentracker", "umami"), ("opentracker", "pirsch"), ("umami", "matomo"),
-         ("umami", "pirsch")}  # fmt: skip
+         ("umami", "pirsch"), ("matomo", "umami"), ("matomo", "pirsch")}  # fmt: skip
 
 
 def check_pair(source: str, target: str) -> From:
@@ -70,11 +102,6 @@ def check_pair(source: str, target: str) -> From:
             "webtrekk exports are aggregates (figures per day and dimension), not hits: they cannot be replayed into "
             f"{target}. What can move is the daily figures, into a warehouse table beside {target}'s own (README, "
             "'Migrating')"
-        )
-    if source == "matomo":
-        raise ConfigError(
-            "migrate matomo needs clickhaul's Matomo source, which reads Matomo's visits; it is not part of this "
-            "version yet (FROMS in pipelines/migrate.py is where it plugs in)"
         )
     if (source, target) not in PAIRS:
         pairs = ", ".join(f"{a} --to {b}" for a, b in sorted(PAIRS))
@@ -104,9 +131,10 @@ def cause_of(reason: str) -> str:
 
 def visits_by_rule(target: str, hits: Iterable[tuple[str, float, str, bool]]) -> Counter[str]:
     """Visits per UTC day as the target counts them, from accepted hits (visitor, unix time, day, new_visit):
-    Umami: the visitors of a day (its visits follow the hour hits *arrive*, so back-dated hits are compared by
-    visitor); Pirsch: 30-minute sessions of a daily-salted visitor, on the day they start; Matomo: 30-minute visits
-    (or `new_visit`) of a visitor, on the day of their last action."""
+    Umami: the visitors of a day, from its page views only, as Umami's stats count them (its visits follow the
+    hour hits *arrive*, so back-dated hits are compared by visitor); Pirsch: 30-minute sessions of a daily-salted
+    visitor, on the day they start; Matomo: 30-minute visits (or `new_visit`) of a visitor, on the day of their
+    last action."""
     per_visitor: dict[str, list[tuple[float, str, bool]]] = defaultdict(list)
     for visitor, moment, day, new in hits:
         key = f"{visitor}|{day}" if target == "pirsch" else visitor
@@ -178,7 +206,8 @@ def expect(
             if hit_day != day:  # a session running past midnight: its later hits count on the next day
                 found.causes[(day, metric, "mapped")] -= 1
                 found.causes[(hit_day, metric, "mapped")] += 1
-            accepted.append((prepared.visitor, moment.timestamp(), hit_day, str(hit.get("new_visit")) == "1"))
+            if target != "umami" or metric == "pageviews":  # Umami's visitors are those with a page view that day
+                accepted.append((prepared.visitor, moment.timestamp(), hit_day, str(hit.get("new_visit")) == "1"))
             accepted_visits[day].add(visit)
     for day, visits in source_visits.items():
         found.source[(day, "visits")] += len(visits)
@@ -315,6 +344,8 @@ class Migration:
             f"NOT exact: {self.unexplained} unexplained"
         )  # fmt: skip
         lines.append(f"reconciliation {verdict}")
+        for reason, count in self.reasons.most_common(10):  # what was not moved, and why (the rejected table)
+            lines.append(f"not sent: {reason}: {count:,}")
         return "\n".join(lines)
 
 
@@ -354,9 +385,11 @@ def run_migrate(
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
     with duckdb.connect(str(database)) as connection:
         connection.execute(f'create schema if not exists "{SCHEMA}"')
+        rows_sql = origin.rows_sql(connection) if origin.rows_sql else f'select * from "{dataset}"."{table}"'
+        time = sql_name(origin.time_column)
         connection.execute(
-            f'create or replace view "{SCHEMA}"."{view}" as select * from "{dataset}"."{table}" '
-            f"where {origin.time_column} >= '{begin.isoformat()}' and {origin.time_column} < '{end.isoformat()}'"
+            f'create or replace view "{SCHEMA}"."{view}" as select * from ({rows_sql}) '
+            f"where {time} >= '{begin.isoformat()}' and {time} < '{end.isoformat()}'"
         )
     now = wall_time()
     push = push_to(target, config, database, f"{SCHEMA}.{view}", origin.mapping, retry, lambda: now)
@@ -392,7 +425,7 @@ def load_source_if_needed(origin: From, first: dt.date, last: dt.date, database:
                 days = {
                     row[0]
                     for row in connection.execute(
-                        f"select distinct cast(timezone('UTC', {origin.time_column}) as date) "
+                        f"select distinct cast(timezone('UTC', {sql_name(origin.time_column)}) as date) "
                         f'from "{dataset}"."{table}"'
                     ).fetchall()
                 }
@@ -405,8 +438,10 @@ def load_source_if_needed(origin: From, first: dt.date, last: dt.date, database:
 
     from .runner import run_vendor
 
+    margin = dt.timedelta(days=origin.margin_days)
+    end = max(last, min(last + margin, today_utc()))  # never a day after today
     run_vendor(
-        vendor(origin.vendor), start=first, end=last, resources=origin.resources, progress="off",
+        vendor(origin.vendor), start=first - margin, end=end, resources=origin.resources, progress="off",
         destination_config=dlt.destinations.duckdb(str(database)),
     )  # fmt: skip
     return True

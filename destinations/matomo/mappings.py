@@ -4,6 +4,9 @@ parameters; `validation.prepare_hit` then checks and encodes them.
 - `default`: one hit per row. Columns named like Tracking API parameters are sent as they are; the friendly
   names in `FRIENDLY_NAMES` are renamed; other columns are not sent (they still make a row distinct).
 - `opentracker_sessions`: one Opentracker session row (from `opentracker.sessions`) becomes a Matomo visit.
+- `umami_events`: one Umami event row (from `umami.events`) becomes a page view or an event.
+- `matomo_actions`: one Matomo action (`matomo.actions` joined to its visit, see `MATOMO_VISIT_COLUMNS`) becomes a
+  page view or an event of another tool.
 """
 
 from __future__ import annotations
@@ -298,6 +301,110 @@ def umami_order(columns: Iterable[str]) -> list[str]:
     return [name for name in ("created_at", "id") if name in available]
 
 
+# -- Matomo actions -------------------------------------------------------------------------------------------
+# Visit-level columns a `matomo_actions` row carries beside the action's own (`matomo.visits` joined on the visit:
+# the view `migrate.matomo_rows` of `pipelines/migrate.py`); Matomo keeps them once per visit, a hit needs them all.
+MATOMO_VISIT_COLUMNS = (
+    "visitor_id",
+    "visit_ip",
+    "browser_name",
+    "browser_version",
+    "operating_system_name",
+    "operating_system_version",
+    "referrer_url",
+    "resolution",
+    "language_code",
+    "country_code",
+)
+# Matomo action types another tool holds as custom events (named so): the page they happened on is the hit's URL.
+MATOMO_AS_EVENTS = {"download": "download", "outlink": "outlink", "search": "site_search"}
+# Matomo action types no other tool has a place for: refused with this reason (rejected table, reconciliation).
+MATOMO_NOT_MOVED = {
+    "goal": "a goal conversion",
+    "ecommerceOrder": "an e-commerce order",
+    "ecommerceAbandonedCart": "an abandoned e-commerce cart",
+}
+# Matomo's browser names → the family `user_agent` knows; anything else is Chromium-based (Chrome, Samsung, ...).
+_MATOMO_BROWSERS: tuple[tuple[str, str], ...] = (
+    ("edge", "Edge"),
+    ("firefox", "Firefox"),
+    ("internet explorer", "IE"),
+    ("opera", "Opera"),
+    ("safari", "Safari"),
+)
+
+
+def matomo_user_agent(row: Mapping[str, Any]) -> str | None:
+    """A typical browser User-Agent for the visit's browser and OS (Matomo keeps names, not the string). None when
+    Matomo recognised no browser: such a hit is not a browser's, and Umami would drop it."""
+    name = str(row.get("browser_name") or "").strip()
+    if not name or name.lower() in ("unknown", "unk"):
+        return None
+    lowered = name.lower()
+    family = next((family for key, family in _MATOMO_BROWSERS if key in lowered and "chrome" not in lowered), "Chrome")
+    version = str(row.get("browser_version") or "").strip()
+    system = " ".join(
+        str(part).strip()
+        for part in (row.get("operating_system_name"), row.get("operating_system_version"))
+        if part not in (None, "", "Unknown", "UNK")
+    )
+    return user_agent(f"{family} {version}".strip(), system or None)
+
+
+def _scalar(value: Any) -> Any:
+    return None if value in (None, "") or (isinstance(value, float) and value != value) else value
+
+
+def matomo_to_hits(row: Mapping[str, Any]) -> Hits:
+    """One Matomo action → one hit at its own time, of the visit's visitor, IP and browser: a page view (`action`),
+    an event (category, action as the event's name, name, value), a download, outlink or site search as an event of
+    that name (its target URL or keyword as event data, on the page it happened on), the visit's referrer on its
+    first action. Goals and e-commerce have no place in Umami or Pirsch: refused with the reason, never dropped."""
+    kind = str(row.get("type") or "")
+    moment = row.get("timestamp")
+    if moment in (None, ""):
+        raise InvalidHit("action has no timestamp")
+    if kind in MATOMO_NOT_MOVED:
+        raise InvalidHit(f"{MATOMO_NOT_MOVED[kind]} (Matomo action {kind}) has no equivalent in Umami or Pirsch")
+    if kind != "action" and kind != "event" and kind not in MATOMO_AS_EVENTS:
+        raise InvalidHit(f"Matomo action type {kind or '(none)'!r} has no equivalent in Umami or Pirsch")
+    visitor = _scalar(row.get("visitor_id"))
+    resolution = str(row.get("resolution") or "")
+    language = str(row.get("language_code") or "")
+    country = str(row.get("country_code") or "").lower()
+    page = _scalar(row.get("page_url")) or _scalar(row.get("url"))
+    hit: dict[str, Any] = {
+        "cdt": to_utc_datetime(moment),
+        "_id": str(visitor) if visitor else visitor_hex(f"{row.get('site_id')}|{row.get('id_visit')}"),
+        "cip": _scalar(row.get("visit_ip")),
+        "ua": matomo_user_agent(row),
+        "res": resolution if re.fullmatch(r"\d+x\d+", resolution) else None,
+        "lang": language if language and language.lower() not in ("unknown", "xx") else None,
+        "country": country if len(country) == 2 and country != "xx" else None,
+        "urlref": _scalar(row.get("referrer_url")) if _count(row.get("position")) == 1 else None,
+    }
+    if kind == "action":
+        return [hit | {"url": _scalar(row.get("url")), "action_name": _scalar(row.get("page_title"))}]
+    if kind == "event":
+        columns = {"e_c": "event_category", "e_a": "event_action", "e_n": "event_name", "e_v": "event_value"}
+        return [hit | {"url": page, **{key: _scalar(row.get(column)) for key, column in columns.items()}}]
+    if kind == "search":
+        data = {
+            "keyword": _scalar(row.get("site_search_keyword")),
+            "category": _scalar(row.get("site_search_category")),
+            "results": _scalar(row.get("site_search_count")),
+        }
+    else:
+        data = {"url": _scalar(row.get("url"))}
+    event_data = {key: value for key, value in data.items() if value is not None}
+    return [hit | {"url": page, "e_a": MATOMO_AS_EVENTS[kind], "event_data": event_data or None}]
+
+
+def matomo_order(columns: Iterable[str]) -> list[str]:
+    available = set(columns)
+    return [name for name in ("timestamp", "site_id", "id_visit", "position") if name in available]
+
+
 MAPPINGS: dict[str, RowMapping] = {
     "default": RowMapping(
         "default",
@@ -320,6 +427,14 @@ MAPPINGS: dict[str, RowMapping] = {
         umami_order,
         key_columns=("id",),
         required_any=(("created_at",), ("url_path",), ("event_type",)),
+    ),
+    "matomo_actions": RowMapping(
+        "matomo_actions",
+        "Matomo actions (matomo.actions with their visit's fields) replayed as page views and events",
+        matomo_to_hits,
+        matomo_order,
+        key_columns=("site_id", "id_visit", "position"),
+        required_any=(("timestamp",), ("type",), ("id_visit",)),
     ),
 }
 
