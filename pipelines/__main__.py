@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from pipelines.dlt_settings import leave_out_httpx_cli
 from pipelines.interrupt import install_early
 from sources.common.monitor import mark_command_start
 
@@ -15,6 +16,7 @@ def main() -> None:
     a noticeable moment, during which Python has already given SIGINT back to the system's default."""
     install_early()
     mark_command_start()
+    leave_out_httpx_cli()
     from pipelines.cli import main as cli_main
 
     try:

@@ -31,6 +31,7 @@ from sources.common.monitor import ProgressMode, RunMonitor, current_monitor, se
 from sources.common.redact import redact
 from sources.common.windows import parse_date
 
+from .dlt_settings import speed_up_dlt
 from .duckdb_files import HeldOpen, compact, duckdb_file, is_lock_error, locked_error, publish, wait_for_lock
 from .journal import Journal
 from .memory import ReleasingCollector, cap_duckdb_memory, settled_heap, tune_allocator
@@ -50,6 +51,7 @@ def prepare_loads() -> None:
     os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
     cap_duckdb_memory()
     tune_allocator()
+    speed_up_dlt()
 
 
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

@@ -1,0 +1,118 @@
+"""dlt's fixed cost of a run, cut where it is pure repetition (issue 20).
+
+A py-spy profile of a no-change Pirsch daily run (28 tables) spent about a fifth of the run re-deriving the same
+answers about Python types: dlt validates every computed table schema against its TypedDicts, calling
+`get_type_hints` on them each time (dlt's own TODO says to cache it), and its configuration resolution asks
+`is_secret_hint`, `is_typeddict` and which classes a union holds of the same hints for every field of every config
+it resolves (800 resolutions, 13k `is_secret_hint` calls in that run: each buffered writer, job client, merge
+strategy lookup). These are functions of a type alone, so their answers are remembered per type (a cProfile of the
+run: 6.15M function calls before, 4.49M after). Nothing else changes: the same validation runs on the same
+documents, the same configuration is resolved from the same providers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("clickhaul.dlt")
+
+
+def remember_type_hints(get_type_hints: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """`get_type_hints` of a class, once per class: dlt's `validate_dict` asks it of the same TypedDicts (a table
+    schema, its columns) for every table and every column. Calls with other arguments pass through."""
+
+    @functools.cache
+    def hints_of(spec: type, include_extras: bool) -> dict[str, Any]:
+        module = sys.modules.get(spec.__module__)
+        return get_type_hints(spec, globalns=module.__dict__ if module else None, include_extras=include_extras)
+
+    @functools.wraps(get_type_hints)
+    def cached(
+        obj: Any, globalns: dict[str, Any] | None = None, localns: Any = None, include_extras: bool = False
+    ) -> dict[str, Any]:
+        module = sys.modules.get(getattr(obj, "__module__", ""), None)
+        own_namespace = globalns is None or (module is not None and globalns is module.__dict__)
+        if isinstance(obj, type) and localns is None and own_namespace:
+            return dict(hints_of(obj, include_extras))  # a copy: callers may not change the remembered one
+        return get_type_hints(obj, globalns=globalns, localns=localns, include_extras=include_extras)
+
+    cached.__wrapped_original__ = get_type_hints  # type: ignore[attr-defined]
+    return cached
+
+
+def remember_per_hint(function: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """A yes/no question about a type hint, answered once per hint; an unhashable hint is asked every time."""
+    remembered = functools.lru_cache(maxsize=4096)(function)
+
+    @functools.wraps(function)
+    def cached(hint: Any) -> bool:
+        try:
+            return remembered(hint)
+        except TypeError:  # unhashable (an Annotated with a dict in it): not worth remembering
+            return function(hint)
+
+    cached.__wrapped_original__ = function  # type: ignore[attr-defined]
+    return cached
+
+
+def _remember_args(function: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """A list of the types in a union that are (sub)classes of a class, once per (hint, class); a fresh copy each
+    time, since a caller may change its list."""
+
+    @functools.lru_cache(maxsize=4096)
+    def remembered(hint: Any, cls: Any, with_superclass: bool) -> tuple[Any, ...]:
+        return tuple(function(hint, cls, with_superclass=with_superclass))
+
+    @functools.wraps(function)
+    def cached(hint: Any, cls: Any, with_superclass: bool = False) -> list[Any]:
+        try:
+            return list(remembered(hint, cls, with_superclass))
+        except TypeError:  # an unhashable hint
+            return function(hint, cls, with_superclass=with_superclass)
+
+    cached.__wrapped_original__ = function  # type: ignore[attr-defined]
+    return cached
+
+
+def _replace_everywhere(original: Any, replacement: Any) -> None:
+    """dlt's modules import these functions by name: each loaded module that holds the original gets the
+    replacement (modules loaded later import the replacement from where it is defined)."""
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "dlt" or name.startswith("dlt.")):
+            continue
+        for attribute, value in list(vars(module).items()):
+            if value is original:
+                setattr(module, attribute, replacement)
+
+
+def leave_out_httpx_cli() -> None:
+    """`import httpx` also imports its command-line client (rich, pygments: ~36 ms of every clickhaul command)
+    unless that import fails, when httpx defines a stand-in `httpx.main`. clickhaul never runs httpx's CLI."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
+@functools.cache
+def speed_up_dlt() -> None:
+    """Once per process, before dlt's first run. `get_type_hints` is remembered for `validate_dict` only (it asks
+    of TypedDicts, which never change); a class being built (a configspec) may change its annotations later."""
+    from dlt.common import typing as dlt_typing
+    from dlt.common import validation
+    from dlt.common.configuration.specs import base_configuration
+
+    if getattr(validation.get_type_hints, "__wrapped_original__", None) is None:
+        validation.get_type_hints = remember_type_hints(validation.get_type_hints)  # type: ignore[assignment]
+    wanted: list[tuple[Any, str, Callable[[Any], Any]]] = [
+        (base_configuration, "is_secret_hint", remember_per_hint),
+        (dlt_typing, "is_typeddict", remember_per_hint),
+        (dlt_typing, "get_all_types_of_class_in_union", _remember_args),
+    ]
+    for module, name, wrap in wanted:
+        original = getattr(module, name, None)
+        if original is None or getattr(original, "__wrapped_original__", None) is not None:
+            log.debug("dlt has no %s.%s to remember, or it is remembered already", module.__name__, name)
+            continue
+        _replace_everywhere(original, wrap(original))
