@@ -77,10 +77,14 @@ def matomo_rows(connection: duckdb.DuckDBPyConnection) -> str:
     }
     visit = ", ".join(f"v.{sql_name(c)}" if c in present else f"cast(null as varchar) as {sql_name(c)}"
                       for c in MATOMO_VISIT_COLUMNS)  # fmt: skip
+    # two Matomo servers loaded as two accounts may share site and visit ids
+    account = " and v.account = a.account" if "account" in present else ""
+    partition = "a.account, " if "account" in present else ""
     return (
-        "select a.*, last_value(case when a.type = 'action' then a.url end ignore nulls) over (partition by a.site_id, "
-        "a.id_visit order by a.position rows between unbounded preceding and current row) as page_url, "
-        f"{visit} from matomo.actions a left join matomo.visits v on v.site_id = a.site_id and v.id_visit = a.id_visit"
+        "select a.*, last_value(case when a.type = 'action' then a.url end ignore nulls) over (partition by "
+        f"{partition}a.site_id, a.id_visit order by a.position rows between unbounded preceding and current row) "
+        f"as page_url, {visit} from matomo.actions a left join matomo.visits v on v.site_id = a.site_id and "
+        f"v.id_visit = a.id_visit{account}"
     )
 
 
