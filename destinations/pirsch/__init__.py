@@ -67,11 +67,9 @@ class PirschDestinationConfig(VendorConfig):
     def on_resolved(self) -> None:
         require(self.VENDOR, "destination", client_id=self.client_id, client_secret=self.client_secret)
         check_base_url(self.base_url, self.key("base_url"))
-        for name, low, high in (("batch_size", 1, MAX_BATCH_SIZE), ("workers", 1, MAX_WORKERS),
-                                ("max_age_days", 1, 36_500)):  # fmt: skip
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise ConfigError(f"{self.key(name)} is {value}: it must be between {low} and {high}")
+        self.check_between("batch_size", 1, MAX_BATCH_SIZE)
+        self.check_between("workers", 1, MAX_WORKERS)
+        self.check_between("max_age_days", 1, 36_500)
         if self.timeout <= 0:
             raise ConfigError(f"{self.key('timeout')} must be positive, not {self.timeout}")
         if self.reconcile_delay < 0:

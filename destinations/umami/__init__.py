@@ -102,12 +102,9 @@ class UmamiDestinationConfig(VendorConfig):
                 f"{self.key('website_id')} {self.website_id!r} is not an Umami website id (a UUID such as "
                 "889c2ab0-beb2-445e-b748-02cc82f93608)"
             ) from None
-        if str(self.api_version) not in ("auto", "2", "3"):
-            raise ConfigError(f"{self.key('api_version')} {self.api_version!r} is invalid: use auto, 2 or 3")
-        for name, high in (("batch_size", MAX_BATCH_SIZE), ("workers", MAX_WORKERS)):
-            value = getattr(self, name)
-            if not 1 <= value <= high:
-                raise ConfigError(f"{self.key(name)} is {value}: it must be between 1 and {high}")
+        self.check_one_of("api_version", ("auto", "2", "3"))
+        self.check_between("batch_size", 1, MAX_BATCH_SIZE)
+        self.check_between("workers", 1, MAX_WORKERS)
         if self.timeout <= 0:
             raise ConfigError(f"{self.key('timeout')} must be positive, not {self.timeout}")
         if self.reconcile_delay < 0:

@@ -159,6 +159,17 @@ class VendorConfig(BaseConfiguration):
     def variable(cls, field: str) -> str:
         return "__".join((*cls.sections(), field)).upper()
 
+    def check_between(self, name: str, low: float, high: float) -> None:
+        """A numeric setting's range, in one wording that names the key to fix."""
+        value = getattr(self, name)
+        if not low <= value <= high:
+            raise ConfigError(f"{self.key(name)} must be between {low} and {high}, not {value}")
+
+    def check_one_of(self, name: str, choices: Iterable[str]) -> None:
+        value, allowed = getattr(self, name), list(choices)
+        if str(value) not in allowed:
+            raise ConfigError(f"{self.key(name)} {value!r} is invalid: use one of {', '.join(allowed)}")
+
     @classmethod
     def from_config(cls, **explicit: Any) -> Self:
         """The settings from config files and variables; `explicit` values (None: not given) win."""

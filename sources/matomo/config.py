@@ -40,10 +40,8 @@ class MatomoSourceConfig(DaysConfig):
     def on_resolved(self) -> None:
         require(self.VENDOR, base_url=self.base_url, token_auth=self.token_auth)
         check_base_url(self.base_url or "", self.key("base_url"))
-        if not 1 <= self.workers <= MAX_WORKERS:
-            raise ConfigError(f"{self.key('workers')} must be between 1 and {MAX_WORKERS}, not {self.workers}")
-        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
-            raise ConfigError(f"{self.key('page_size')} must be between 1 and {MAX_PAGE_SIZE}, not {self.page_size}")
+        self.check_between("workers", 1, MAX_WORKERS)
+        self.check_between("page_size", 1, MAX_PAGE_SIZE)
         ids = config_list(self.site_ids, self.key("site_ids"))
         if ids is not None:
             try:

@@ -54,12 +54,9 @@ class OpentrackerConfig(DaysConfig):
         check_base_url(self.base_url, self.key("base_url"))
         if self.ticket_url:
             check_base_url(self.ticket_url, self.key("ticket_url"))
-        if self.window not in WINDOW_UNITS:
-            raise ConfigError(f"{self.key('window')} {self.window!r} is unknown: use one of {', '.join(WINDOW_UNITS)}")
-        if not 1 <= self.page_limit <= PAGE_LIMIT:
-            raise ConfigError(f"{self.key('page_limit')} must be between 1 and {PAGE_LIMIT}, not {self.page_limit}")
-        if not 1 <= self.workers <= 32:
-            raise ConfigError(f"{self.key('workers')} must be between 1 and 32, not {self.workers}")
+        self.check_one_of("window", WINDOW_UNITS)
+        self.check_between("page_limit", 1, PAGE_LIMIT)
+        self.check_between("workers", 1, 32)
         if self.ticket_seconds < 10:
             raise ConfigError(f"{self.key('ticket_seconds')} must be at least 10, not {self.ticket_seconds}")
         self.user_machine_idxs = config_list(self.user_machine_idxs, self.key("user_machine_idxs")) or []

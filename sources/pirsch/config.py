@@ -8,7 +8,6 @@ from dlt.common.configuration import configspec
 from dlt.common.typing import TSecretStrValue
 
 from sources.common.config import DaysConfig, check_base_url, config_list, require
-from sources.common.errors import ConfigError
 from sources.common.pool import shared_client
 
 from .client import PirschClient
@@ -32,8 +31,7 @@ class PirschConfig(DaysConfig):
     def on_resolved(self) -> None:
         require(self.VENDOR, client_id=self.client_id, client_secret=self.client_secret)
         check_base_url(self.base_url, self.key("base_url"))
-        if not 1 <= self.workers <= MAX_WORKERS:
-            raise ConfigError(f"{self.key('workers')} must be between 1 and {MAX_WORKERS}, not {self.workers}")
+        self.check_between("workers", 1, MAX_WORKERS)
         self.domain_ids = config_list(self.domain_ids, self.key("domain_ids"))
 
     def client(self, timeout: float | None = None) -> PirschClient:

@@ -63,14 +63,8 @@ class UmamiConfig(DaysConfig):
                 )
         self.base_url = self.base_url or CLOUD_BASE_URL
         check_base_url(self.base_url, self.key("base_url"))
-        if str(self.api_version) not in API_VERSIONS:
-            raise ConfigError(
-                f"{self.key('api_version')} {self.api_version!r} is invalid: use one of {', '.join(API_VERSIONS)}"
-            )
-        if self.report_window not in REPORT_WINDOWS:
-            raise ConfigError(
-                f"{self.key('report_window')} {self.report_window!r} is invalid: use one of {', '.join(REPORT_WINDOWS)}"
-            )
+        self.check_one_of("api_version", API_VERSIONS)
+        self.check_one_of("report_window", REPORT_WINDOWS)
         self.rate_limits = config_list(self.rate_limits, self.key("rate_limits"))
         parse_windows(self.rate_limits)
         self.website_ids = config_list(self.website_ids, self.key("website_ids")) or []

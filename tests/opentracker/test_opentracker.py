@@ -305,7 +305,7 @@ def test_sessions_by_user(simulator: OpentrackerSimulator, tmp_path: Path) -> No
         ({"SOURCES__OPENTRACKER__PAGE_LIMIT": "5000"}, "page_limit must be between 1 and 1000"),
         ({"SOURCES__OPENTRACKER__FILTERS": '{"include_country": "NL"}'}, "unknown sources.opentracker.filters key"),
         ({"SOURCES__OPENTRACKER__FILTERS": '{"show_columns": ["nope"]}'}, "show_columns names unknown column"),
-        ({"SOURCES__OPENTRACKER__WINDOW": "hour"}, "window 'hour' is unknown"),
+        ({"SOURCES__OPENTRACKER__WINDOW": "hour"}, "window 'hour' is invalid: use one of"),
         ({"SOURCES__OPENTRACKER__TIMEZONE": "Mars/Base"}, "not an IANA timezone"),
         ({"SOURCES__OPENTRACKER__PASSWORD": ""}, "opentracker needs credentials"),
         ({"SOURCES__OPENTRACKER__BASE_URL": "http://api.opentracker.net/api/views/"}, "plain HTTP"),
