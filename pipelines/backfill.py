@@ -157,7 +157,9 @@ def _run_backfill(
                 monitor.window_done()
                 if on_window:
                     on_window(name)
-        except (KeyboardInterrupt, ClickhaulError) as error:
+        except (KeyboardInterrupt, Exception) as error:
+            # after Ctrl-C, whatever broke (dlt's wrapping of it, the journal's write to the destination cut off)
+            # is the interrupt: say how far the backfill got
             if not isinstance(error, KeyboardInterrupt) and not interrupt_requested():
                 raise
             finished = len(journal.backfill(key)["done"])  # type: ignore[index]
