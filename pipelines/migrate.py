@@ -296,21 +296,32 @@ def read_back(target: str, config: Any, first: dt.date, last: dt.date, workdir: 
 
 
 def read_matomo(config: Any, first: dt.date, last: dt.date) -> dict[tuple[str, str], int]:
-    """Visits, page views and events per day from Matomo's visitor log (Live.getLastVisitsDetails): the hook
-    where clickhaul's Matomo source will take over."""
+    """Visits, page views and events per day from Matomo's visitor log (Live.getLastVisitsDetails): visits on the
+    day of their last action, actions on their own day, as Matomo's VisitsSummary and Actions reports count them
+    (a visit past midnight is listed on the next day, so that day is read too)."""
     tracker = config.tracker()
     shown: dict[tuple[str, str], int] = {}
     try:
         day = first
-        while day <= last:
+        while day <= last + dt.timedelta(days=1):
             visits = tracker.visits(str(config.idsite), day, day, None)
-            actions = [a for v in visits for a in v.get("actionDetails") or () if isinstance(a, dict)]
-            shown[(day.isoformat(), "visits")] = len(visits)
-            shown[(day.isoformat(), "pageviews")] = sum(1 for a in actions if a.get("type") == "action")
-            shown[(day.isoformat(), "events")] = sum(1 for a in actions if a.get("type") == "event")
+            if day <= last:
+                shown[(day.isoformat(), "visits")] = len(visits)
+            for action in (a for v in visits for a in v.get("actionDetails") or () if isinstance(a, dict)):
+                metric = {"action": "pageviews", "event": "events"}.get(str(action.get("type")))
+                moment = action.get("timestamp")
+                if metric is None or moment is None:
+                    continue
+                action_day = dt.datetime.fromtimestamp(int(moment), dt.UTC).date()
+                if first <= action_day <= last:
+                    key = (action_day.isoformat(), metric)
+                    shown[key] = shown.get(key, 0) + 1
             day += dt.timedelta(days=1)
     finally:
         tracker.close()
+    for day_index in range((last - first).days + 1):
+        for metric in ("pageviews", "events"):
+            shown.setdefault(((first + dt.timedelta(days=day_index)).isoformat(), metric), 0)
     return shown
 
 
