@@ -26,7 +26,7 @@ import datetime as dt
 import json
 import math
 import socket
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -205,7 +205,8 @@ class UmamiTarget:
         self.clock = clock
         self.retry = retry or DEFAULT_RETRY
         self.stats = RequestStats()
-        self.sessions: dict[str, str] = {}  # distinct id -> the Umami session an answer named
+        # distinct id -> the Umami sessions answers or read-backs named (a visitor's hits may span two sessions)
+        self.sessions: dict[str, set[str]] = defaultdict(set)
         pool = max(4, connections)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
@@ -288,7 +289,7 @@ class UmamiTarget:
             if answer.get("sessionId") or answer.get("cache"):
                 visitor = hit["payload"].get("id")
                 if visitor and answer.get("sessionId"):
-                    self.sessions[str(visitor)] = str(answer["sessionId"])
+                    self.sessions[str(visitor)].add(str(answer["sessionId"]))
                 return "stored", ""
         if status == 429:
             self._retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock, self.retry)
@@ -319,28 +320,57 @@ class UmamiTarget:
             start = int(min(start, midnight) if start is not None else midnight)
             end = int(max(end or 0, wall_time() + 60))
         assert start is not None and end is not None
-        found: Counter[Fingerprint] = Counter()
         queries = 0
         params = {"startAt": start * 1000, "endAt": end * 1000 + 999}
-        seen: set[str] = set()
+        events: dict[str, Mapping[str, Any]] = {}
         for page in self.reader.rows(self.website_id, "events", params):
             queries += 1
             for event in page:
-                if str(event.get("id")) in seen:
-                    continue
-                seen.add(str(event.get("id")))
-                for key in event_fingerprints(event):
+                events.setdefault(str(event.get("id")), event)
+        queries = max(queries, 1) + self._learn_sessions(payloads, events)
+        # An event of a session a known visitor owns can only be that visitor's hit; the others can be any hit's.
+        claimed = {session for sessions in self.sessions.values() for session in sessions}
+        found: Counter[Fingerprint] = Counter()
+        for row in events.values():
+            owned = str(row.get("sessionId") or "") in claimed
+            for key in event_fingerprints(row):
+                if key[0] is not None or not owned:
                     found[key] += 1
-        queries = max(queries, 1)
-        stored, missing = [], []
+        stored: list[int] = []
+        missing: list[int] = []
         for position, payload in enumerate(payloads):
-            session = self.sessions.get(str(payload.get("id"))) if payload.get("id") else None
-            key = fingerprint(payload, session)
-            if found[key] > 0:
-                found[key] -= 1
-                if session is not None:  # the same event is not there for a hit of unknown session any more
-                    found[(None, *key[1:])] -= 1  # type: ignore[assignment]
-                stored.append(position)
-            else:
+            visitor = str(payload.get("id") or "")
+            sessions = sorted(self.sessions.get(visitor, ())) if visitor else []
+            keys = [fingerprint(payload, session) for session in sessions] or [fingerprint(payload, None)]
+            match = next((key for key in keys if found[key] > 0), None)
+            if match is None:
                 missing.append(position)
+                continue
+            found[match] -= 1
+            if match[1] is not None:  # nor is it there for a hit looked up without its second
+                found[(match[0], None, *match[2:])] -= 1  # type: ignore[assignment]
+            stored.append(position)
         return Verdict(stored, missing, queries)
+
+    def _learn_sessions(self, payloads: Sequence[Mapping[str, Any]], events: Mapping[str, Mapping[str, Any]]) -> int:
+        """Which visitor each candidate event belongs to, for hits whose session this run never heard of (a run
+        after a crash): two visitors' page views of one path in one second would otherwise be taken for each
+        other, and the hit not stored would never be sent. One `sessions/:id` read per unknown session."""
+        unknown = {
+            fingerprint(payload, None)[1:]
+            for payload in payloads
+            if payload.get("id") and not self.sessions.get(str(payload["id"]))
+        }
+        if not unknown:
+            return 0
+        named = {session for sessions in self.sessions.values() for session in sessions}
+        candidates = {
+            str(event.get("sessionId"))
+            for event in events.values()
+            if event.get("sessionId") and any(key[1:] in unknown for key in event_fingerprints(event))
+        } - named
+        for session_id in candidates:
+            visitor = self.reader.session(self.website_id, session_id).get("distinctId")
+            if visitor:
+                self.sessions[str(visitor)].add(session_id)
+        return len(candidates)

@@ -261,6 +261,10 @@ class UmamiClient:
                 return
             page += 1
 
+    def session(self, website_id: str, session_id: str) -> dict[str, Any]:
+        """One session with its `distinctId` (the payload `id` it was tracked under), in both versions."""
+        return dict(self.website_get(website_id, f"sessions/{session_id}", {}, "session") or {})
+
     def event_data(self, website_id: str, event_id: str) -> list[dict[str, Any]]:
         return list(self.website_get(website_id, f"event-data/{event_id}", {}) or [])
 

@@ -5,6 +5,7 @@ and resumed neither loses nor doubles a hit."""
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 import random
@@ -210,5 +211,33 @@ def test_push_umami_command_reads_the_table_and_reports(tmp_path: Path) -> None:
         )
         assert bad.returncode != 0 and "is not an Umami website id" in bad.stderr
         assert bad.stderr.strip().count("\n") == 0
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_reading_back_after_a_crash_tells_two_visitors_hits_of_one_path_in_one_second_apart(version: str) -> None:
+    """A run that never heard Umami's answers (the one after a crash) must not take visitor A's stored page view
+    for visitor B's unsent one of the same path, title and second: B's would never be sent."""
+    sim = start(version=version)
+    try:
+        website = new_website(sim)
+        moment = int(sim.now()) - 7200
+
+        def hit(visitor: str) -> dict[str, Any]:
+            return {"uid": visitor, "url": "/features", "action_name": "Features", "cdt": moment, "ua": CHROME}
+
+        sender = destination_config(sim, website).target(RETRY)
+        (a_request, b_request) = (sender.prepare(hit(v), v, sim.now()).request for v in ("visitor-a", "visitor-b"))
+        assert sender.send([a_request], lambda: True, None).state == "stored"
+        sender.close()
+        after_crash = destination_config(sim, website).target(RETRY)
+        try:
+            day = dt.datetime.fromtimestamp(sim.now(), dt.UTC).date()
+            assert after_crash.check([b_request], day).missing == [0]
+            assert after_crash.check([a_request], day).stored == [0]
+            assert after_crash.check([b_request, a_request], day).stored == [1]
+        finally:
+            after_crash.close()
     finally:
         sim.stop()
