@@ -99,12 +99,26 @@ class StoredJournal:
             log.debug("journal of %s not stored in the destination: %s", self.name, error)
 
 
+def with_cached_windows(remote: dict[str, Any], cached: dict[str, Any]) -> dict[str, Any]:
+    """The destination's journal with the windows the local cache knows are done: a window is cached only after
+    its load, so a process killed between the cache's write and the destination's still skips that window."""
+    for key, entry in remote.get("backfills", {}).items():
+        local = cached.get("backfills", {}).get(key)
+        if not isinstance(local, dict) or local.get("windows") != entry.get("windows"):
+            continue
+        done = entry.setdefault("done", [])
+        done.extend(window for window in local.get("done", []) if window not in done)
+        if len(done) == len(entry.get("windows", [])) and not entry.get("finished"):
+            entry["finished"] = local.get("finished") or _now()
+    return remote
+
+
 class Journal:
     def __init__(self, path: Path, stored: StoredJournal | None = None) -> None:
         self.path = path
         self.stored = stored
         remote = stored.read() if stored and stores_sql(stored.pipeline) else None
-        self.data: dict[str, Any] = remote if remote is not None else self._cached()
+        self.data: dict[str, Any] = self._cached() if remote is None else with_cached_windows(remote, self._cached())
 
     def _cached(self) -> dict[str, Any]:
         return json.loads(self.path.read_text()) if self.path.exists() else {}  # type: ignore[no-any-return]

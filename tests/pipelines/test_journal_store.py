@@ -4,6 +4,7 @@ directory continues a backfill another worker started."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,41 @@ def test_a_fresh_worker_continues_the_backfill_from_the_destination(kind: str, t
                     cursor.execute(f'drop schema if exists "{dataset}_staging" cascade')
                 connection.commit()
                 connection.close()
+
+
+def test_a_window_the_cache_holds_but_the_destination_missed_is_not_loaded_again(tmp_path: Path) -> None:
+    """A process killed between the journal's local write and its write to the destination: the destination's copy
+    is one window behind, the cache is not (it is written only after the window's load)."""
+    target, dataset = destination("duckdb", tmp_path)
+    with PirschSimulator(PirschData(days=10, last_day=LAST, sessions_per_day=(20, 40))) as simulator:
+        env = {**demo_plan(simulator).env, "SOURCES__PIRSCH__TIMEZONE": "UTC"}
+
+        def backfill(on_window: Any = None) -> Any:
+            return run_backfill(vendor("pirsch"), start=START, end=LAST, resources="visitors", dataset=dataset,
+                                pipelines_dir=str(tmp_path / "worker"), progress="off", destination_config=target,
+                                on_window=on_window)  # fmt: skip
+
+        def stop_after_two(window: str, seen: list[str] = []) -> None:  # noqa: B006 - a counter for one test
+            seen.append(window)
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+
+        with environment(env):
+            with pytest.raises(Interrupted):
+                backfill(stop_after_two)
+            pipeline = dlt.pipeline("clickhaul_pirsch", pipelines_dir=str(tmp_path / "worker"), destination=target,
+                                    dataset_name=dataset)  # fmt: skip
+            with pipeline.sql_client() as client:
+                table = client.make_qualified_table_name("_dlt_clickhaul_journal")
+                second = f"%|{(START + dt.timedelta(days=1)).isoformat()}%"
+                client.execute_sql(f"delete from {table} where entry like %s", second)
+                document = client.execute_sql(f"select value from {table} where entry = 'journal'")[0][0]
+                behind = json.loads(document)
+                for entry in behind["backfills"].values():
+                    entry["done"] = entry["done"][:1]
+                client.execute_sql(f"update {table} set value = %s where entry = 'journal'", json.dumps(behind))
+            simulator.clear_log()
+            summary = backfill()
+        assert (summary.skipped, summary.loaded) == (2, 4)
+        asked = {request.query["from"] for request in simulator.requests if "/statistics/" in request.path}
+        assert asked == {(START + dt.timedelta(days=i)).isoformat() for i in range(2, 6)}
