@@ -316,6 +316,8 @@ def translated_errors(spec: VendorSpec, pipeline: dlt.Pipeline) -> Iterator[None
         if not isinstance(error, DltException):
             raise
         step = f" in step {error.step}" if isinstance(error, PipelineStepFailed) else ""
+        if cause is error and isinstance(error, PipelineStepFailed) and error.exception is not None:
+            cause = error.exception  # "Pipeline execution failed at step=load ... with exception:" names no cause
         raise ClickhaulError(f"{spec.name} run failed{step}: {first_line(redact(str(cause)))}") from None
 
 
@@ -444,22 +446,50 @@ def extract_and_load(
     began = time.monotonic()
     try:
         with translated_errors(spec, pipeline), settled_heap():
-            pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
+            trace = run_retrying_schema_races(pipeline, source, refresh)
     finally:
         ran = time.monotonic() - began
         if isinstance(pipeline.collector, ReleasingCollector) and pipeline.collector.after_run is not None:
             with current_monitor().phase("checkpoint"):
                 pipeline.collector.after_run()
-    trace = pipeline.last_trace
     record_steps(trace, ran)
     normalize = trace.last_normalize_info if trace else None
-    load = trace.last_load_info if trace else None
+    load = pipeline.last_trace.last_load_info if pipeline.last_trace else None
     extracted = {
         table: count
         for table, count in (normalize.row_counts if normalize else {}).items()
         if not table.startswith("_dlt")
     }
     return LoadResult(extracted, list(load.loads_ids) if load else [])
+
+
+SCHEMA_RACE_ATTEMPTS = 5
+
+
+def run_retrying_schema_races(pipeline: dlt.Pipeline, source: Any, refresh: TRefreshMode | None) -> Any:
+    """`pipeline.run`, whose load is tried again when its schema update lost a race with another process creating
+    the same tables (accounts loading into one fresh PostgreSQL dataset at once): dlt reads the destination again
+    and applies only what is missing. The run's trace, with its extract and normalize figures."""
+    from dlt.pipeline.helpers import retry_schema_update
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+    run_trace: list[Any] = []
+    for attempt in Retrying(
+        retry=retry_if_exception(retry_schema_update()),
+        stop=stop_after_attempt(SCHEMA_RACE_ATTEMPTS),
+        wait=wait_random_exponential(multiplier=0.2, max=3),
+        reraise=True,
+    ):
+        with attempt:
+            if not run_trace:
+                try:
+                    pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
+                finally:
+                    run_trace.append(pipeline.last_trace)
+            else:
+                log.warning("loading %s again: another process changed the same tables at once", pipeline.pipeline_name)
+                pipeline.load()
+    return run_trace[0]
 
 
 def record_steps(trace: Any, seconds: float) -> None:
