@@ -76,7 +76,8 @@ def test_visits_and_actions_equal_what_matomo_holds(simulator: MatomoSimulator, 
     seed_days(simulator, 1, 3, 5, now)
     seed_days(simulator, 2, 3, 4, now)
     loader = loader_for(simulator, tmp_path)
-    loader.run(local_day(now - 4 * 86400), local_day(now))
+    # Days are each site's own: up to today in UTC (site 2), which is tomorrow in New York (site 1) from 19:00.
+    loader.run(local_day(now - 4 * 86400), max(local_day(now), local_day(now, "UTC")))
     for site in (1, 2):
         assert loaded(loader, site) == truth(simulator, site)
     # typed, UTC times, days in the site's timezone, actions in order with their kinds
