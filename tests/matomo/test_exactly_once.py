@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
@@ -127,7 +128,8 @@ def test_500s_that_stored_nothing_all_or_a_tail_are_read_back_and_only_missing_h
         # Read-backs: one per 40 visitors of a 100-hit batch, and nothing else on the Reporting API.
         reads = read_backs(simulator)
         assert len(reads) == summary.reconciliation_requests <= 3 * summary.reconciled_batches
-        assert simulator.count(r"index\.php") == len(reads) + 2  # + the token check and the earlier-push probe
+        # + the token check and the earlier-push probe, and an invalidation when the hits began before today
+        assert simulator.count(r"index\.php") == len(reads) + 2 + invalidations(simulator, summary)
     # A tail after the first hit of a 1-hit resend is nothing: at most one ledger row per 'all' or 'tail'.
     found_total, found_batches = query(
         path, "select sum(found_stored), count(*) filter (where reconciled) from matomo.matomo_ledger"
@@ -172,7 +174,8 @@ def test_clear_answers_cost_no_read_back(tmp_path: Path) -> None:
         assert exactly_once(simulator, expected_urls(2_000)) == (0, 0)
         assert simulator.count(r"matomo\.php", status=429) > 0
         assert (summary.reconciled_batches, summary.reconciliation_requests) == (0, 0)
-        assert simulator.count(r"index\.php") == 2  # the token check and the probe for an earlier push, then none
+        # the token check and the probe for an earlier push (and an invalidation when the hits began before today)
+        assert simulator.count(r"index\.php") == 2 + invalidations(simulator, summary)
 
 
 def test_read_backs_ask_only_for_the_batch_visitors_and_days(tmp_path: Path) -> None:
@@ -247,6 +250,15 @@ def test_a_batch_stored_whose_answer_never_came_before_a_kill_is_not_sent_again(
 
 def failed(simulator: MatomoSimulator) -> list[LoggedRequest]:
     return [r for r in simulator.requests if r.path.endswith("matomo.php") and r.status == 500]
+
+
+def invalidations(simulator: MatomoSimulator, summary: Any) -> int:
+    """The archive invalidations a push asked for: one per site whose hits fell on days before today (the hits of
+    `create_hits_table` begin six hours ago, before midnight when a test runs early in the UTC day)."""
+    bodies = [dict(parse_qsl(r.body.decode())) for r in simulator.requests if r.path.endswith("index.php")]
+    asked = sum(1 for b in bodies if b.get("method") == "CoreAdminHome.invalidateArchivedReports")
+    assert asked == len(summary.invalidated)
+    return asked
 
 
 def read_backs(simulator: MatomoSimulator) -> list[dict[str, str]]:
