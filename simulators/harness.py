@@ -38,6 +38,9 @@ class Faults:
     retry_after: str = "1"
     seed: int = 0
     exempt_paths: tuple[str, ...] = ()  # regexes of paths that never fault (e.g. a token endpoint)
+    # The first request that may fault gets the likeliest fault: a test of a few requests always meets one,
+    # whatever day it runs on (the days decide how many requests there are, and so what the draws give).
+    fault_first: bool = False
 
     @classmethod
     def chaos(cls, rate: float = 0.1, seed: int = 7, **overrides: Any) -> Faults:
@@ -129,6 +132,7 @@ class SimulatorServer:
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
         self._rng_lock = threading.Lock()
+        self._forced_first = False
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.requests: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
@@ -146,6 +150,7 @@ class SimulatorServer:
         self.faults = faults
         with self._rng_lock:
             self._rng = random.Random(faults.seed)
+            self._forced_first = False
 
     def dispatch(self, request: Request) -> Response:
         allowed = []
@@ -169,16 +174,20 @@ class SimulatorServer:
         faults = self.faults
         if any(re.search(pattern, path) for pattern in faults.exempt_paths):
             return None
-        with self._rng_lock:
-            roll = self._rng.random()
-        for name, rate in (
+        rates = (
             ("error", faults.error_rate),
             ("slow", faults.slow_rate),
             ("drop", faults.drop_rate),
             ("drop_after", faults.drop_after_rate),
             ("truncate", faults.truncate_rate),
             ("rate_limit", faults.rate_limit_rate),
-        ):
+        )
+        with self._rng_lock:
+            if faults.fault_first and not self._forced_first and any(rate > 0 for _, rate in rates):
+                self._forced_first = True
+                return max(rates, key=lambda item: item[1])[0]
+            roll = self._rng.random()
+        for name, rate in rates:
             if roll < rate:
                 return name
             roll -= rate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def test_tables_equal_a_clean_run_under_fault(
     vendor: Vendor, clean: dict[str, list[tuple[Any, ...]]], fault: str, tmp_path: Path
 ) -> None:
     make_faults, make_env = FAULTS[fault]
-    with vendor.build(make_faults(vendor)) as server:
+    with vendor.build(dataclasses.replace(make_faults(vendor), fault_first=True)) as server:
         loader = Loader(vendor.name, tmp_path, vendor.env(server, **make_env(vendor)))
         loader.run(vendor.start, vendor.end, resources=vendor.resources)
         injected = sum(1 for request in server.requests if request.fault)
