@@ -143,6 +143,25 @@ def open_dataset(warehouse: Warehouse, dataset: str, *, read_only: bool = True) 
         client.close_connection()
 
 
+def ledger_place(warehouse: Warehouse, default_ledger: str) -> Any:
+    """Where a push keeps its ledger: the DuckDB warehouse itself; a PostgreSQL warehouse, so any worker continues
+    what another pushed (unless this directory holds a ledger from before, which stays in use: a second ledger
+    would not know what the first one sent); else `default_ledger` here."""
+    from destinations.common.ledger import PostgresLedgerPlace
+
+    local = Path(default_ledger).resolve()
+    if warehouse.path is not None:
+        return warehouse.path
+    if warehouse.destination != "postgres" or local.exists():
+        return local
+
+    def connect() -> Any:
+        client = _sql_client(warehouse, "public")
+        return client.native_connection
+
+    return PostgresLedgerPlace(connect, warehouse.describe())
+
+
 def _sql_client(warehouse: Warehouse, dataset: str) -> Any:
     """dlt's SQL client of the destination, connected; a missing credential or a refusal is one message."""
     import dlt

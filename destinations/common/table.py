@@ -1,8 +1,8 @@
 """Pushing one warehouse table through a target: the part of `push <destination>` every destination shares.
 
 The rows are read in time order (a visitor's hits go out in order) and handed on in pieces, so the first batch
-leaves after one batch of rows is built; the ledger lives in the DuckDB file `database` (the warehouse itself when
-it is DuckDB), in the destination's own schema.
+leaves after one batch of rows is built; the ledger lives in `database`: a DuckDB file (the warehouse itself when it
+is DuckDB) or the PostgreSQL warehouse the rows come from, in the destination's own schema.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sources.common.clock import wall_time
 from sources.common.errors import ConfigError
 from sources.common.tables import TableRows, WarehouseTables, split_table
 
-from .ledger import Ledger, LedgerTables
+from .ledger import Ledger, LedgerPlace, LedgerTables, PostgresLedgerPlace
 from .push import Pusher, PushOptions, PushSummary, Target
 
 READ_CHUNK_ROWS = 5_000  # rows read from the table at once: memory stays bounded however large it is
@@ -29,7 +29,7 @@ def new_load_id() -> str:
 
 
 def push_table_rows(
-    database: str | Path,
+    database: LedgerPlace,
     table: str,
     *,
     target: Target,
@@ -48,12 +48,17 @@ def push_table_rows(
     dataset, name = split_table(table)
     if dataset == tables.schema:
         raise ConfigError(f"{table} is the destination's own bookkeeping; push a data table")
-    path = Path(database)
-    if rows is None and not path.exists():
-        raise ConfigError(f"--database {str(path)!r} does not exist")
-    connection = duckdb.connect(str(path))
+    if isinstance(database, PostgresLedgerPlace):
+        if rows is None:
+            raise ValueError("a ledger in PostgreSQL needs the rows read from the warehouse")
+        connection = database.connect()
+    else:
+        path = Path(database)
+        if rows is None and not path.exists():
+            raise ConfigError(f"--database {str(path)!r} does not exist")
+        connection = duckdb.connect(str(path))
     try:
-        rows = rows or TableRows.of(WarehouseTables(f"DuckDB file {path}", dataset, connection=connection), name)
+        rows = rows or TableRows.of(WarehouseTables(f"DuckDB file {database}", dataset, connection=connection), name)
         columns = list(rows.columns)
         check_columns(row_mapping, columns, table)
         keys = tuple(key_columns) if key_columns else tuple(c for c in row_mapping.key_columns if c in columns)
@@ -73,7 +78,7 @@ def push_table_rows(
 
 
 def push_mapped(
-    database: str | Path,
+    database: LedgerPlace,
     table: str,
     *,
     target: Any,

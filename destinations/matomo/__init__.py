@@ -16,7 +16,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ from dlt.common.configuration import configspec
 from dlt.common.schema import TTableSchema
 from dlt.common.typing import TDataItems, TSecretStrValue
 
+from destinations.common.ledger import LedgerPlace
 from destinations.common.table import new_load_id, push_table_rows
 from sources.common.clock import wall_time
 from sources.common.config import VendorConfig, check_base_url, missing_config
@@ -153,7 +153,7 @@ def invalidate_backdated(tracker: MatomoTracker, config: MatomoConfig, summary: 
 
 
 def push_table(
-    database: str | Path,
+    database: LedgerPlace,
     table: str,
     *,
     config: MatomoConfig | None = None,
@@ -176,7 +176,7 @@ def push_table(
         if config.token_auth:
             tracker.validate_token()
             if not force and not ledger.knows(table):
-                refuse_if_matomo_holds(tracker, config, rows, row_mapping, table, Path(database))
+                refuse_if_matomo_holds(tracker, config, rows, row_mapping, table, database)
 
     try:
         options = config.options()
@@ -201,7 +201,12 @@ def push_table(
 
 
 def refuse_if_matomo_holds(
-    tracker: MatomoTracker, config: MatomoConfig, rows: TableRows, row_mapping: RowMapping, table: str, ledger: Path
+    tracker: MatomoTracker,
+    config: MatomoConfig,
+    rows: TableRows,
+    row_mapping: RowMapping,
+    table: str,
+    ledger: LedgerPlace,
 ) -> None:
     """A push with no ledger for this Matomo and table, into a Matomo that already holds visits of the rows'
     sites and days, may send rows a second time (pushed before from another file or machine): stop and say so.

@@ -13,13 +13,12 @@ domain_id, and optionally base_url, max_age_days, batch_size, workers, timeout, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from dlt.common.configuration import configspec
 from dlt.common.typing import TSecretStrValue
 
-from destinations.common.ledger import LedgerTables
+from destinations.common.ledger import LedgerPlace, LedgerTables
 from destinations.common.push import PushOptions, PushSummary
 from destinations.common.table import READ_CHUNK_ROWS, push_mapped
 from sources.common.clock import wall_time
@@ -114,7 +113,7 @@ def resolve_config(**overrides: Any) -> PirschDestinationConfig:
 
 
 def push_table(
-    database: str | Path,
+    database: LedgerPlace,
     table: str,
     *,
     config: PirschDestinationConfig | None = None,

@@ -15,13 +15,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from dlt.common.configuration import configspec
 from dlt.common.typing import TSecretStrValue
 
-from destinations.common.ledger import Ledger, LedgerTables
+from destinations.common.ledger import Ledger, LedgerPlace, LedgerTables
 from destinations.common.push import PushOptions, PushSummary
 from destinations.common.table import READ_CHUNK_ROWS, push_mapped
 from sources.common.clock import wall_time
@@ -154,7 +153,7 @@ def check_website(target: UmamiTarget) -> str:
 
 
 def push_table(
-    database: str | Path,
+    database: LedgerPlace,
     table: str,
     *,
     config: UmamiDestinationConfig | None = None,

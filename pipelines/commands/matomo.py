@@ -65,14 +65,14 @@ def push_matomo(
     .dlt/secrets.toml or DESTINATION__MATOMO__TOKEN_AUTH, never from the command line.
 
     The table is read from the warehouse `clickhaul run` loaded (any dlt SQL destination); the ledger of what
-    Matomo acknowledged lives in that DuckDB file, or for another destination in matomo_ledger.duckdb here."""
-    from pathlib import Path
+    Matomo acknowledged lives in that warehouse (DuckDB or PostgreSQL), or for another destination in
+    matomo_ledger.duckdb here."""
 
     from destinations.matomo import push_table, resolve_config
     from destinations.matomo.settings import DEFAULT_LEDGER_DATABASE
 
     from ..runner import monitored
-    from ..warehouse import open_table, resolve_warehouse, split_table
+    from ..warehouse import ledger_place, open_table, resolve_warehouse, split_table
 
     dataset, _ = split_table(table)
     warehouse = resolve_warehouse(pipeline_name or f"clickhaul_{dataset}", database=database, destination=destination)
@@ -89,7 +89,7 @@ def push_matomo(
     }
     config = resolve_config(**overrides)
     keys = [part.strip() for part in key_columns.split(",") if part.strip()] if key_columns else None
-    ledger = warehouse.path or Path(DEFAULT_LEDGER_DATABASE).resolve()
+    ledger = ledger_place(warehouse, DEFAULT_LEDGER_DATABASE)
     # The ledger writes into a DuckDB warehouse: the table is opened for writing too (one process, one database).
     with open_table(warehouse, table, read_only=warehouse.path is None) as rows, monitored(progress):  # type: ignore[arg-type]
         click.echo(f"reading {table} ({rows.total:,} rows) from {warehouse.describe()}; ledger in {ledger}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -50,18 +49,18 @@ def push_from_warehouse(
     pipeline_name: str | None,
     progress: str,
     default_ledger: str,
-    push: Callable[[Path, Any, list[str] | None], Any],
+    push: Callable[[Any, Any, list[str] | None], Any],
     key_columns: str | None,
 ) -> Any:
     """Open TABLE in its warehouse, push it with `push(ledger_database, rows, keys)`, print the summary. The
-    ledger lives in the warehouse's DuckDB file, or for another destination in `default_ledger` here."""
+    ledger lives in the warehouse (DuckDB or PostgreSQL), or for another destination in `default_ledger` here."""
     from ..runner import monitored
-    from ..warehouse import open_table, resolve_warehouse, split_table
+    from ..warehouse import ledger_place, open_table, resolve_warehouse, split_table
 
     dataset, _ = split_table(table)
     warehouse = resolve_warehouse(pipeline_name or f"clickhaul_{dataset}", database=database, destination=destination)
     keys = [part.strip() for part in key_columns.split(",") if part.strip()] if key_columns else None
-    ledger = warehouse.path or Path(default_ledger).resolve()
+    ledger = ledger_place(warehouse, default_ledger)
     with open_table(warehouse, table, read_only=warehouse.path is None) as rows, monitored(progress):  # type: ignore[arg-type]
         click.echo(f"reading {table} ({rows.total:,} rows) from {warehouse.describe()}; ledger in {ledger}")
         summary = push(ledger, rows, keys)

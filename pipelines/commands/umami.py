@@ -33,8 +33,9 @@ def push_umami(
     umami.umami_rejected with the reason. The password or api_key comes from [destination.umami] in
     .dlt/secrets.toml or DESTINATION__UMAMI__PASSWORD / __API_KEY, never from the command line.
 
-    Umami has no de-duplication: the ledger (in the warehouse's DuckDB file, or umami_ledger.duckdb here) is what
-    keeps a hit from being counted twice; a hit whose answer was lost is looked for among the website's events."""
+    Umami has no de-duplication: the ledger (in the warehouse when it is DuckDB or PostgreSQL, else
+    umami_ledger.duckdb here) is what keeps a hit from being counted twice; a hit whose answer was lost is looked
+    for among the website's events."""
     from destinations.umami import push_table, resolve_config
     from destinations.umami.settings import DEFAULT_LEDGER_DATABASE
 

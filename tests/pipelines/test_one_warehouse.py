@@ -139,12 +139,14 @@ def test_push_reads_the_table_run_loaded_into_postgres(tmp_path: Path) -> None:
                 "opentracker_sessions", "--progress", "off"]  # fmt: skip
         first = run_cli(*push, env=env, cwd=tmp_path)
         assert first.returncode == 0, first.stderr
-        ledger = tmp_path / "matomo_ledger.duckdb"
-        assert "from postgres database" in first.stdout and f"ledger in {ledger}" in first.stdout
+        assert "from postgres database" in first.stdout and "; ledger in postgres database" in first.stdout
+        assert not (tmp_path / "matomo_ledger.duckdb").exists()  # the ledger is in the warehouse, beside the rows
         visits = sum(1 for hit in matomo.stored() if hit.params.get("new_visit") == "1")
         assert visits > 0
         stored = len(matomo.stored())
-        again = run_cli(*push, env=env, cwd=tmp_path)
+        elsewhere = tmp_path / "another_worker"  # a fresh directory: only the warehouse knows what was sent
+        elsewhere.mkdir()
+        again = run_cli(*push, env={**env, "DLT_DATA_DIR": str(elsewhere / "dlt")}, cwd=elsewhere)
         assert again.returncode == 0, again.stderr
         assert len(matomo.stored()) == stored
     import psycopg2
@@ -154,6 +156,12 @@ def test_push_reads_the_table_run_loaded_into_postgres(tmp_path: Path) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f'select count(*) from "{dataset}".sessions')
             assert cursor.fetchone()[0] == visits  # type: ignore[index]
+            source = f"{dataset}.sessions"
+            cursor.execute("select sum(hits) from matomo.matomo_ledger where source = %s", [source])
+            assert cursor.fetchone()[0] == stored  # type: ignore[index]
+            cursor.execute("delete from matomo.matomo_ledger_hits where batch_hash in "
+                           "(select batch_hash from matomo.matomo_ledger where source = %s)", [source])  # fmt: skip
+            cursor.execute("delete from matomo.matomo_ledger where source = %s", [source])
             cursor.execute(f'drop schema "{dataset}" cascade')
             cursor.execute(f'drop schema if exists "{dataset}_staging" cascade')
         connection.commit()
