@@ -38,13 +38,17 @@ class ResourceInfo:
 
 
 def configured(vendor: str, key: str) -> bool:
-    name = f"sources.{vendor}.{key.lower()}"
-    for provider in (dlt.secrets, dlt.config):
-        try:
-            if provider.get(name) not in (None, ""):
-                return True
-        except Exception:
-            continue
+    """Is `key` set for the current account: in its own section, or in the vendor section it falls back to?"""
+    from sources.common.accounts import account_sections
+
+    names = {f"sources.{'.'.join(account_sections(vendor))}.{key.lower()}", f"sources.{vendor}.{key.lower()}"}
+    for name in sorted(names):
+        for provider in (dlt.secrets, dlt.config):
+            try:
+                if provider.get(name) not in (None, ""):
+                    return True
+            except Exception:
+                continue
     return False
 
 

@@ -199,7 +199,8 @@ def run(
     if dry_run:
         from .dryrun import plan_run
 
-        click.echo(plan_run(spec, load, start=start, end=end).render())
+        for name in each_account(spec.name, account):
+            click.echo(plan_run(spec, load, start=start, end=end, account=name).render())
         return
     if full_refresh:
         confirm_full_refresh(spec.name, load, yes)

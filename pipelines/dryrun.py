@@ -18,6 +18,7 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
+from sources.common.accounts import account_pipeline_name, account_sections, current_account, use_account
 from sources.common.clock import today_utc
 from sources.common.config import config_list
 from sources.common.errors import ClickhaulError
@@ -123,11 +124,20 @@ class DryRun:
         return "\n".join(lines)
 
 
-def plan_run(spec: VendorSpec, options: LoadOptions, *, start: str | None, end: str | None) -> DryRun:
+def plan_run(
+    spec: VendorSpec, options: LoadOptions, *, start: str | None, end: str | None, account: str | None = None
+) -> DryRun:
+    """The plan of one account's run (None: the implicit one): its settings, sites and pipeline state."""
+    with use_account(account):
+        return _plan(spec, options, start, end)
+
+
+def _plan(spec: VendorSpec, options: LoadOptions, start: str | None, end: str | None) -> DryRun:
     start_date, end_date = parse_range(start, end)
     check_range_size(start_date, end_date)
     selected = parse_resources(spec, options.resources)
-    name = check_pipeline_name(options.pipeline_name or f"clickhaul_{spec.name}")
+    base = check_pipeline_name(options.pipeline_name or f"clickhaul_{spec.name}")
+    name = account_pipeline_name(base)
     pipelines_dir = options.pipelines_dir
     kwargs: dict[str, Any] = {}
     if start_date:
@@ -138,11 +148,11 @@ def plan_run(spec: VendorSpec, options: LoadOptions, *, start: str | None, end: 
     shape = shapes().get(spec.name, Shape())
     sites = count_sites(spec, shape, source)
     watermarks = saved_watermarks(name, pipelines_dir)
-    warehouse = resolve_warehouse(
-        name, database=options.database, destination=options.destination, pipelines_dir=pipelines_dir
+    warehouse = resolve_warehouse(  # every account loads into the one warehouse of the base pipeline
+        base, database=options.database, destination=options.destination, pipelines_dir=pipelines_dir
     )
     plan = DryRun(
-        spec.name,
+        f"{spec.name} (account {current_account()})" if current_account() else spec.name,
         name,
         warehouse.describe(),
         bool(start_date),
@@ -186,7 +196,8 @@ def count_sites(spec: VendorSpec, shape: Shape, source: Any) -> int | None:
     """Configured sites, or the vendor's list of them (a metadata request) when the run reads all of them."""
     if shape.sites_key is None:
         return None
-    listed = config_list(_configured(f"sources.{spec.name}.{shape.sites_key}"), f"sources.{spec.name}")
+    section = "sources." + ".".join(account_sections(spec.name))
+    listed = config_list(_configured(f"{section}.{shape.sites_key}"), section)
     if listed:
         return len(listed)
     if shape.sites_resource is None or placeholders(spec) or shape.sites_resource not in source.resources:
@@ -201,9 +212,10 @@ def count_sites(spec: VendorSpec, shape: Shape, source: Any) -> int | None:
 
 
 def configured_limits(spec: VendorSpec, shape: Shape) -> Sequence[Sequence[float]]:
-    value = _configured(f"sources.{spec.name}.rate_limits")
+    section = "sources." + ".".join(account_sections(spec.name))
+    value = _configured(f"{section}.rate_limits")
     if value:
-        pairs = config_list(value, f"sources.{spec.name}.rate_limits") or []
+        pairs = config_list(value, f"{section}.rate_limits") or []
         return [list(pair) for pair in pairs if isinstance(pair, (list, tuple)) and len(pair) == 2]
     return shape.rate_limits
 

@@ -297,3 +297,21 @@ def test_full_refresh_of_a_named_account_refuses_to_drop_the_shared_tables(tmp_p
     assert result.returncode != 0
     assert "--full-refresh with account 'client_a' would drop the pirsch tables every account shares" in result.stderr
     assert not (tmp_path / "clickhaul_pirsch.duckdb").exists()
+
+
+def test_a_dry_run_plans_every_account_with_its_own_sites_and_pipeline(
+    simulators: dict[str, PirschSimulator], tmp_path: Path
+) -> None:
+    env = account_env(simulators, tmp_path)
+    env["SOURCES__PIRSCH__ACCOUNTS__CLIENT_B__DOMAIN_IDS"] = simulators["client_b"].domain_ids[0]
+    result = cli_run("--dry-run", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plans = result.stdout.split("pirsch (account ")[1:]
+    assert [plan.split(")")[0] for plan in plans] == list(ACCOUNTS)
+    for name, plan in zip(ACCOUNTS, plans, strict=True):
+        assert f"(pipeline clickhaul_pirsch__{name})" in plan
+        domains = 1 if name == "client_b" else len(simulators[name].domain_ids)
+        assert f"domains: {domains}\n" in plan
+    assert all(simulator.count("/statistics/") == 0 for simulator in simulators.values())
+    selected = cli_run("--dry-run", "--account", "client_c", env=env, cwd=tmp_path)
+    assert selected.stdout.count("dry run") == 1 and "(pipeline clickhaul_pirsch__client_c)" in selected.stdout
