@@ -39,9 +39,9 @@ class ResourceInfo:
 
 def configured(vendor: str, key: str) -> bool:
     """Is `key` set for the current account: in its own section, or in the vendor section it falls back to?"""
-    from sources.common.accounts import account_sections
+    from sources.common.accounts import account_section
 
-    names = {f"sources.{'.'.join(account_sections(vendor))}.{key.lower()}", f"sources.{vendor}.{key.lower()}"}
+    names = {f"{account_section(vendor)}.{key.lower()}", f"sources.{vendor}.{key.lower()}"}
     for name in sorted(names):
         for provider in (dlt.secrets, dlt.config):
             try:

@@ -18,7 +18,7 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
-from sources.common.accounts import account_pipeline_name, account_sections, current_account, use_account
+from sources.common.accounts import account_pipeline_name, account_section, current_account, use_account
 from sources.common.clock import today_utc
 from sources.common.config import config_list
 from sources.common.errors import ClickhaulError
@@ -196,7 +196,7 @@ def count_sites(spec: VendorSpec, shape: Shape, source: Any) -> int | None:
     """Configured sites, or the vendor's list of them (a metadata request) when the run reads all of them."""
     if shape.sites_key is None:
         return None
-    section = "sources." + ".".join(account_sections(spec.name))
+    section = account_section(spec.name)
     listed = config_list(_configured(f"{section}.{shape.sites_key}"), section)
     if listed:
         return len(listed)
@@ -212,7 +212,7 @@ def count_sites(spec: VendorSpec, shape: Shape, source: Any) -> int | None:
 
 
 def configured_limits(spec: VendorSpec, shape: Shape) -> Sequence[Sequence[float]]:
-    section = "sources." + ".".join(account_sections(spec.name))
+    section = account_section(spec.name)
     value = _configured(f"{section}.rate_limits")
     if value:
         pairs = config_list(value, f"{section}.rate_limits") or []

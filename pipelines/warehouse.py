@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sources.common.errors import ClickhaulError, ConfigError
@@ -22,6 +22,9 @@ from sources.common.redact import redact
 from sources.common.tables import TableRows, WarehouseTables, split_table
 
 from . import dlt_files
+
+if TYPE_CHECKING:
+    from destinations.common.ledger import LedgerPlace
 
 DUCKDB = "duckdb"
 DUCKDB_CREDENTIALS_KEY = "destination.duckdb.credentials"
@@ -143,7 +146,7 @@ def open_dataset(warehouse: Warehouse, dataset: str, *, read_only: bool = True) 
         client.close_connection()
 
 
-def ledger_place(warehouse: Warehouse, default_ledger: str) -> Any:
+def ledger_place(warehouse: Warehouse, default_ledger: str) -> LedgerPlace:
     """Where a push keeps its ledger: the DuckDB warehouse itself; a PostgreSQL warehouse, so any worker continues
     what another pushed (unless this directory holds a ledger from before, which stays in use: a second ledger
     would not know what the first one sent); else `default_ledger` here."""
@@ -155,11 +158,7 @@ def ledger_place(warehouse: Warehouse, default_ledger: str) -> Any:
     if warehouse.destination != "postgres" or local.exists():
         return local
 
-    def connect() -> Any:
-        client = _sql_client(warehouse, "public")
-        return client.native_connection
-
-    return PostgresLedgerPlace(connect, warehouse.describe())
+    return PostgresLedgerPlace(lambda: _sql_client(warehouse, "public").native_connection, warehouse.describe())
 
 
 def _sql_client(warehouse: Warehouse, dataset: str) -> Any:

@@ -138,8 +138,8 @@ class Ledger:
         """One statement with `?` parameters in either database; its rows (none for a statement without)."""
         if self._postgres:
             self._cursor.execute(sql.replace("?", "%s"), tuple(parameters))
-            return list(self._cursor.fetchall()) if self._cursor.description else []
-        self._cursor.execute(sql, list(parameters))
+        else:
+            self._cursor.execute(sql, list(parameters))
         return list(self._cursor.fetchall()) if self._cursor.description else []
 
     def _setup(self) -> None:

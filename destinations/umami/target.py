@@ -329,7 +329,7 @@ class UmamiTarget:
                 events.setdefault(str(event.get("id")), event)
         queries = max(queries, 1) + self._learn_sessions(payloads, events)
         # An event of a session a known visitor owns can only be that visitor's hit; the others can be any hit's.
-        claimed = {session for sessions in self.sessions.values() for session in sessions}
+        claimed = self._known_sessions()
         found: Counter[Fingerprint] = Counter()
         for row in events.values():
             owned = str(row.get("sessionId") or "") in claimed
@@ -352,6 +352,9 @@ class UmamiTarget:
             stored.append(position)
         return Verdict(stored, missing, queries)
 
+    def _known_sessions(self) -> set[str]:
+        return {session for sessions in self.sessions.values() for session in sessions}
+
     def _learn_sessions(self, payloads: Sequence[Mapping[str, Any]], events: Mapping[str, Mapping[str, Any]]) -> int:
         """Which visitor each candidate event belongs to, for hits whose session this run never heard of (a run
         after a crash): two visitors' page views of one path in one second would otherwise be taken for each
@@ -363,7 +366,7 @@ class UmamiTarget:
         }
         if not unknown:
             return 0
-        named = {session for sessions in self.sessions.values() for session in sessions}
+        named = self._known_sessions()
         candidates = {
             str(event.get("sessionId"))
             for event in events.values()

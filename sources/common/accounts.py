@@ -36,6 +36,11 @@ def account_sections(vendor: str) -> tuple[str, ...]:
     return (vendor, "accounts", name) if name else (vendor,)
 
 
+def account_section(vendor: str) -> str:
+    """The dotted config key of the current account: `sources.pirsch` or `sources.pirsch.accounts.client_a`."""
+    return "sources." + ".".join(account_sections(vendor))
+
+
 def account_pipeline_name(base: str, account: str | None = None) -> str:
     """Each account has its own pipeline (its own state): `clickhaul_pirsch__client_a`; the implicit `default`
     account keeps the name pipelines had before accounts existed."""
