@@ -78,6 +78,7 @@ class RunSummary:
     phases: dict[str, float] = field(default_factory=dict)  # where the run's time went (start, setup, extract, ...)
     new_columns: list[str] = field(default_factory=list)
     misfits: int = 0
+    unchanged_rows: int = 0  # rows read again exactly as the last scheduled run loaded them: not loaded
     dbt: str | None = None
 
     def render(self) -> str:
@@ -87,6 +88,11 @@ class RunSummary:
             f"(pipeline {self.pipeline}{', state in ' + self.state if self.state else ''})",
             *render_rows(self.rows, self.extracted),
         ]
+        if self.unchanged_rows:
+            lines.append(
+                f"  {self.unchanged_rows:,} rows read were unchanged since the last run: not loaded again "
+                "(a fixed range --start/--end loads every row)"
+            )
         if self.new_columns:
             lines.append(f"  schema: new column(s) {', '.join(self.new_columns)} (the vendor added fields)")
         if self.misfits:
@@ -564,6 +570,7 @@ def summarize(
         seconds=time.monotonic() - began,
         request_seconds=monitor.request_seconds,
         misfits=monitor.misfits,
+        unchanged_rows=monitor.unchanged_rows,
     )
 
 

@@ -13,10 +13,12 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+Page = TypeVar("Page")
 
 ProgressMode = Literal["auto", "bar", "log", "off"]
 log = logging.getLogger("clickhaul.progress")
@@ -112,6 +114,7 @@ class RunMonitor:
         self.waits = 0
         self.waited_seconds = 0.0
         self.misfits = 0  # values kept as text because they no longer fit their declared type
+        self.unchanged_rows = 0  # rows of windows read again exactly as the last scheduled run loaded them
         self.label = label  # what runs: the vendor's name
         self.expected_tables: int | None = None
         self.backfill: list[int] | None = None  # [done, total] windows of a backfill
@@ -195,6 +198,13 @@ class RunMonitor:
             task = self.tasks.setdefault(name, TaskProgress())
             task.done += windows
             task.rows += rows
+
+    def counted(self, name: str, pages: Iterable[Page]) -> Iterator[Page]:
+        """The pages of one window of task `name`, their rows counted as they pass, the window when they end."""
+        for page in pages:
+            self.advance(name, windows=0, rows=rows_in(page))
+            yield page
+        self.advance(name)
 
     def window_done(self) -> None:
         """A backfill window is loaded: its tables start again at zero in the next one."""
@@ -339,6 +349,12 @@ def fit(text: str, width: int) -> str:
 
 
 _current = RunMonitor("off")
+
+
+def rows_in(page: Any) -> int:
+    """Rows of a page: an Arrow table, a list of rows, or either inside dlt's hints."""
+    page = getattr(page, "data", page)
+    return int(page.num_rows) if hasattr(page, "num_rows") else len(page) if isinstance(page, list) else 1
 
 
 def current_monitor() -> RunMonitor:

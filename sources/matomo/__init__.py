@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +42,7 @@ from sources.common.fanout import fan_out
 from sources.common.incremental import DayCursor, DayPlan, scheduler_interval, watermark
 from sources.common.lazy import Once
 from sources.common.monitor import current_monitor
-from sources.common.windows import check_timezone, parse_date
+from sources.common.windows import DateWindow, check_timezone, parse_date
 
 from .client import MatomoApiError, MatomoReader
 from .config import MatomoSourceConfig
@@ -186,15 +186,20 @@ def instant(timestamp: Any) -> dt.datetime | None:
 # -- which days a run reads ----------------------------------------------------------------------------------
 def site_days(
     days: DayCursor, resource: str, sites: list[Site], extra: dict[int, set[dt.date]]
-) -> tuple[list[DayPlan], list[tuple[Site, dt.date]]]:
-    """Each site's days for `resource`: its own span (watermark, lookback, or the fixed range) plus `extra`."""
-    plans, jobs = [], []
+) -> tuple[dict[int, DayPlan], list[tuple[Site, dt.date]]]:
+    """Each site's days for `resource`: its own span (watermark, lookback, or the fixed range) plus `extra`; the
+    plans by site id."""
+    plans, jobs = {}, []
     for site in sites:
-        plan = days.plan(resource, site.timezone, [site.key])
-        plans.append(plan)
+        plan = plans[site.id] = days.plan(resource, site.timezone, [site.key])
         wanted = {day for _, window in plan.windows("day", site.timezone) for day in window.days}
         jobs += [(site, day) for day in sorted(wanted | extra.get(site.id, set()))]
     return plans, jobs
+
+
+def changed_day(plans: dict[int, DayPlan], site: Site, day: dt.date, pages: Iterable[Any]) -> Iterator[Any]:
+    """A site's pages of one day, unless they are what the last scheduled run loaded (`DayPlan.changed`)."""
+    return plans[site.id].changed(site.key, DateWindow(day, day, site.timezone), pages)
 
 
 class Freshness:
@@ -390,9 +395,9 @@ def visits_resource(
         highest: dict[int, int] = {}
         lock = threading.Lock()
 
-        def read(job: tuple[Site, dt.date]) -> Iterator[Any]:
-            site, day = job
+        def pages(site: Site, day: dt.date) -> Iterator[Any]:
             visits = read_day(reader, site.id, day, page_size)
+            monitor.advance("visits", rows=len(visits))
             if visits:
                 with lock:
                     highest[site.id] = max(highest.get(site.id, 0), *(int(visit["idVisit"]) for visit in visits))
@@ -401,11 +406,14 @@ def visits_resource(
                 actions = [row for visit in visits for row in action_rows(site, visit)]
                 if actions:
                     yield dlt.mark.with_hints(ACTIONS.arrow(actions), actions_hints, create_table_variant=True)
-            monitor.advance("visits", rows=len(visits))
+
+        def read(job: tuple[Site, dt.date]) -> Iterator[Any]:
+            site, day = job
+            yield from changed_day(plans, site, day, pages(site, day))
 
         yield from fan_out(jobs, read, workers, "matomo_visits")
         fresh.remember(highest)
-        for plan in plans:
+        for plan in plans.values():
             plan.complete()
 
     return days.merge_resource(load, "visits", VISITS.primary_key, parallelized=True)
@@ -482,11 +490,10 @@ def report_resource(
                 if report.table == SUMMARY_TABLE:
                     row["is_final"] = fresh.is_final(site, day)
             monitor.advance(report.table, rows=len(rows))
-            if rows:
-                yield spec.arrow(rows)
+            yield from changed_day(plans, site, day, [spec.arrow(rows)] if rows else [])
 
         yield from batched(fan_out(jobs, read, workers, f"matomo_{report.table}"))
-        for plan in plans:
+        for plan in plans.values():
             plan.complete()
 
     return days.merge_resource(load, report.table, spec.primary_key, spec.hints(), parallelized=True)

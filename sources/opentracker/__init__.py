@@ -14,7 +14,7 @@ from sources.common.arrow import batched
 from sources.common.config import ExplicitArguments
 from sources.common.errors import ConfigError
 from sources.common.fanout import fan_out
-from sources.common.incremental import DayCursor
+from sources.common.incremental import DayCursor, DayPlan
 from sources.common.monitor import current_monitor
 from sources.common.windows import DateWindow, WindowUnit
 
@@ -85,22 +85,24 @@ class SessionReader:
             self.client.confirm_site(site)
         yield from ()
 
-    def windows(self, jobs: list[tuple[str, DateWindow]]) -> Iterator[pa.Table]:
-        """Pages of (site, window) jobs as they arrive, `workers` at a time. A session seen on two pages (they
-        overlap) is written twice and merged once: the merge keeps the copy with the latest `last_event`."""
+    def windows(self, plan: DayPlan, unit: WindowUnit) -> Iterator[pa.Table]:
+        """Pages of the plan's (site, window) jobs as they arrive, `workers` at a time, window by window with the
+        sites side by side. A session seen on two pages (they overlap) is written twice and merged once: the
+        merge keeps the copy with the latest `last_event`."""
+        jobs = sorted(plan.windows(unit, self.client.timezone), key=lambda job: job[1].start)
         monitor = current_monitor()
         monitor.task(TABLE, len(jobs))
 
-        def read(job: tuple[str, DateWindow]) -> Iterator[pa.Table]:
-            site, window = job
-            rows = 0
+        def tables(site: str, window: DateWindow) -> Iterator[pa.Table]:
             for page in self.client.sessions(site, window, self.filters):
                 table = page_table(page.fields, page.rows, self.client.timezone, window.start)
                 del page  # let the parsed page go before the walk fetches the next one
-                rows += table.num_rows
                 if table.num_rows:
                     yield table
-            monitor.advance(TABLE, rows=rows)
+
+        def read(job: tuple[str, DateWindow]) -> Iterator[pa.Table]:
+            site, window = job
+            yield from plan.changed(site, window, monitor.counted(TABLE, tables(site, window)))
 
         # Pages of about 900 sessions joined into tables of 10,000: dlt validates a table's hints and writes a
         # Parquet row group for every item, which at 70 columns cost more than the pages' own conversion.
@@ -110,8 +112,7 @@ class SessionReader:
 def sessions_resource(reader: SessionReader, days: DayCursor, unit: WindowUnit) -> DltResource:
     def sessions() -> Iterator[pa.Table]:
         plan = days.plan(TABLE, reader.client.timezone, reader.sites)
-        jobs = plan.windows(unit, reader.client.timezone)
-        yield from reader.windows(sorted(jobs, key=lambda job: job[1].start))  # window by window, sites side by side
+        yield from reader.windows(plan, unit)
         plan.complete()
 
     return days.merge_resource(sessions, TABLE, "session_id", hints())

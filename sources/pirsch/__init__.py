@@ -184,12 +184,8 @@ def stats_resource(stats: StatsReader, endpoint: Endpoint, days: DayCursor) -> D
 
         def read(job: tuple[str, DateWindow]) -> Iterator[pa.Table]:
             domain_id, window = job
-            rows = 0
-            for page in stats.rows(endpoint, domain_id, window.start, window.end):
-                if page:
-                    rows += len(page)
-                    yield table.arrow(page)
-            monitor.advance(endpoint.table, rows=rows)
+            pages = (table.arrow(page) for page in stats.rows(endpoint, domain_id, window.start, window.end) if page)
+            yield from plan.changed(domain_id, window, monitor.counted(endpoint.table, pages))
 
         yield from batched(fan_out(jobs, read, stats.workers, f"pirsch_{endpoint.table}"))
         plan.complete()

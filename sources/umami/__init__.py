@@ -397,13 +397,11 @@ def day_resource(
         monitor = current_monitor()
         monitor.task(name, len(jobs))
         for website_id, window in jobs:
-            rows = 0
             pages = read(website_id, window, pin) if row_level else read(website_id, window)
-            for page in pages:
-                if page:
-                    rows += len(page)
-                    yield table.arrow(page)
-            monitor.advance(name, rows=rows)
+            tables = monitor.counted(name, (table.arrow(page) for page in pages if page))
+            # A session with events on two days is listed in both windows and the later day's row wins within a
+            # load: its windows are loaded together, never some of them left out as unchanged.
+            yield from tables if name == "sessions" else plan.changed(website_id, window, tables)
         plan.complete()
 
     columns = table.hints()
@@ -470,9 +468,8 @@ def report_resource(
         monitor.task(report.table, len(jobs))
         for report_id, window in jobs:
             rows = reader.report_rows(report, runs[report_id], window)
-            if rows:
-                yield table.arrow(rows)
-            monitor.advance(report.table, rows=len(rows))
+            pages = monitor.counted(report.table, [table.arrow(rows)] if rows else [])
+            yield from plan.changed(report_id, window, pages)
         plan.complete()
 
     return days.merge_resource(load, report.table, table.primary_key, table.hints(), parallelized=True)

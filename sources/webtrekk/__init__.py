@@ -208,13 +208,17 @@ def export_resource(
         windows = plan.windows("day", config.timezone)
         current_monitor().task(export.table, len(windows) * len(entries))
         with session.use() as client:
-            for _, window in windows:
+
+            def window_pages(window: DateWindow) -> Iterator[Any]:
                 for params in entries:
                     stamp: dict[str, Any] = {"day": window.start}
                     if export.parameter:
                         stamp["parameter_title"] = params["title"]
                     dates = {"startDate": window.start.isoformat(), "endDate": window.end.isoformat()}
                     yield from pages(client, {**params, **dates}, stamp)
+
+            for _, window in windows:
+                yield from plan.changed(ACCOUNT, window, window_pages(window))
         plan.complete()
 
     return days.merge_resource(load_days, export.table)
@@ -238,23 +242,24 @@ def analysis_resource(session: Session, analysis: AnalysisEntry, config: Webtrek
         monitor = current_monitor()
         monitor.task(analysis.table, len(windows))
         with session.use() as client:
-            for _, window in windows:
+
+            def window_pages(window: DateWindow) -> Iterator[Any]:
                 start, stop = _time_range(window.start, window.end)
                 request = {**analysis.config, "startTime": start, "stopTime": stop, "footerIdentifier": footer}
-                rows_seen = 0
                 try:
                     for answer in client.analysis_pages(request, analysis.row_limit):
                         shape = analysis_shape(answer, analysis.config)
                         rows = analysis_rows(shape, answer, footer, window.start)
                         if rows:
-                            rows_seen += len(rows)
                             spec = shape.spec()
                             yield _page(spec, spec.arrow(rows), primary_key=list(spec.primary_key))
                 except JsonRpcError as error:
                     if is_retired(error):
                         raise retired_hint(error) from None
                     raise
-                monitor.advance(analysis.table, rows=rows_seen)
+
+            for _, window in windows:
+                yield from plan.changed(ACCOUNT, window, monitor.counted(analysis.table, window_pages(window)))
         plan.complete()
 
     return days.merge_resource(load, analysis.table)
@@ -270,7 +275,8 @@ def report_resource(session: Session, report: ReportEntry, config: WebtrekkConfi
         monitor = current_monitor()
         monitor.task(report.table, len(windows))
         with session.use() as client:
-            for _, window in windows:
+
+            def window_pages(window: DateWindow) -> Iterator[Any]:
                 start, stop = _time_range(window.start, window.end)
                 params = {
                     "report_name": report.report_name,
@@ -285,7 +291,6 @@ def report_resource(session: Session, report: ReportEntry, config: WebtrekkConfi
                     if is_retired(error):
                         raise retired_hint(error) from None
                     raise
-                rows_seen = 0
                 names: list[str] = []
                 for index, analysis in enumerate(answer.get("analyses") or [], start=1):
                     if not isinstance(analysis, Mapping):
@@ -301,7 +306,6 @@ def report_resource(session: Session, report: ReportEntry, config: WebtrekkConfi
                     for suffix, spec, rows in parts:
                         if not rows:
                             continue
-                        rows_seen += len(rows)
                         hints = make_hints(
                             table_name=f"{report.table}__{name}{suffix}",
                             write_disposition="merge",
@@ -309,7 +313,9 @@ def report_resource(session: Session, report: ReportEntry, config: WebtrekkConfi
                             columns=spec.hints(),
                         )
                         yield dlt.mark.with_hints(spec.arrow(rows), hints, create_table_variant=True)
-                monitor.advance(report.table, rows=rows_seen)
+
+            for _, window in windows:
+                yield from plan.changed(ACCOUNT, window, monitor.counted(report.table, window_pages(window)))
         plan.complete()
 
     return days.merge_resource(load, report.table)

@@ -158,11 +158,10 @@ def windowed_resource(
     table: str,
     config: WebtrekkConfig,
     calculate: Callable[[AnalyticsClient, Calculations, DateWindow], R],
-    pages: Callable[[DateWindow, R], Iterator[tuple[Any, int]]],
+    pages: Callable[[DateWindow, R], Iterator[Any]],
 ) -> DltResource:
     """What queries and reports share: windows from the day cursor, `analytics_concurrency` calculations at a time,
-    every one still running cancelled when the run ends early. `pages` turns one window's result into (item, rows)
-    pairs."""
+    every one still running cancelled when the run ends early. `pages` turns one window's result into dlt items."""
     days, timezone, analytics = config.days, config.timezone, config.analytics
 
     def load() -> Iterator[Any]:
@@ -175,11 +174,8 @@ def windowed_resource(
         with run.use() as client, cancelled_on_exit(Calculations(client)) as calculations:
 
             def read(window: DateWindow) -> Iterator[Any]:
-                count = 0
-                for item, rows in pages(window, calculate(client, calculations, window)):
-                    count += rows
-                    yield item
-                monitor.advance(table, rows=count)
+                items = pages(window, calculate(client, calculations, window))
+                yield from plan.changed(ACCOUNT, window, monitor.counted(table, items))
 
             # A failing window wakes the pollers of the others at once (on_stop), not after their calculations.
             yield from fan_out(
@@ -197,11 +193,11 @@ def query_resource(
         label = f"{LABEL} query {query.name!r} for {window}"
         return client.run_query(label, with_time_range(query.query_object, window), calculations)
 
-    def pages(window: DateWindow, result: dict[str, Any]) -> Iterator[tuple[Any, int]]:
+    def pages(window: DateWindow, result: dict[str, Any]) -> Iterator[Any]:
         shape = result_shape(result, catalogue())
         rows = result_rows(result, shape, window, query.kpi)
         if rows:
-            yield page(shape.spec, rows, primary_key=list(shape.spec.primary_key)), len(rows)
+            yield page(shape.spec, rows, primary_key=list(shape.spec.primary_key))
 
     return windowed_resource(run, query.table, config, calculate, pages)
 
@@ -222,7 +218,7 @@ def report_resource(
         }
         return client.run_report(f"{LABEL} report {report.name!r} for {window}", body, calculations)
 
-    def pages(window: DateWindow, elements: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[Any, int]]:
+    def pages(window: DateWindow, elements: list[tuple[str, dict[str, Any]]]) -> Iterator[Any]:
         for element, result in elements:
             shape = result_shape(result, catalogue())
             rows = result_rows(result, shape, window)
@@ -234,6 +230,6 @@ def report_resource(
                 primary_key=list(shape.spec.primary_key),
                 columns=shape.spec.hints(),
             )
-            yield dlt.mark.with_hints(shape.spec.arrow(rows), hints, create_table_variant=True), len(rows)
+            yield dlt.mark.with_hints(shape.spec.arrow(rows), hints, create_table_variant=True)
 
     return windowed_resource(run, report.table, config, calculate, pages)
