@@ -190,7 +190,10 @@ def bench_fixed_cost(size: Size, workdir: Path, results: dict[str, Any]) -> None
     vendors = ["pirsch", "webtrekk", "umami"] + (["opentracker"] if opentracker_available() else [])
     daily = workdir / "daily"
     results["fixed_cost"] = {
-        "daily_runs": {name: fixed_cost.daily_run(name, daily, size.command_repeats) for name in vendors},
+        # short runs on shared cores: 5 of each at full size, the median reported
+        "daily_runs": {
+            name: fixed_cost.daily_run(name, daily, 5 if size.command_repeats > 1 else 1) for name in vendors
+        },
         # status over the pipelines the daily runs loaded
         "cli": fixed_cost.cli_start(daily, max(size.command_repeats, 5 if size.command_repeats > 1 else 1)),
     }
@@ -280,12 +283,23 @@ def fixed_cost_rows(figures: dict[str, Any]) -> list[str]:
         ours = f"{entry['beyond_requests']} s beyond requests (wall {entry['wall']} s)"
         base = f"{entry['requests']} requests on the wire {entry['request_seconds']} s"
         lines.append(row(f"{name}: no-change daily run, whole command", ours, base, "", "<= 1.5 s"))
+        restated = entry.get("restated")
+        if restated:
+            beyond, wall, rows = restated["beyond_requests"], restated["wall"], restated["rows"]
+            ours = f"{beyond} s beyond requests (wall {wall} s, {rows:,} rows)"
+            base = f"{restated['requests']} requests on the wire {restated['request_seconds']} s"
+            label = f"{name}: the same run, every lookback day restated (a fixed range over them)"
+            lines.append(row(label, ours, base, "", ""))
     return lines
 
 
 def phase_table(figures: dict[str, Any]) -> str:
     """Where each whole command's time went, phase by phase (seconds)."""
-    runs = {f"{name} daily": entry["phases"] for name, entry in figures.get("daily_runs", {}).items()}
+    runs = {}
+    for name, entry in figures.get("daily_runs", {}).items():
+        runs[f"{name} daily"] = entry["phases"]
+        if entry.get("restated"):
+            runs[f"{name} daily, restated"] = entry["restated"]["phases"]
     if "opentracker_command" in figures:
         runs["opentracker command"] = figures["opentracker_command"]["phases"]
     if not runs:
