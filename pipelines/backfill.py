@@ -32,6 +32,7 @@ from .runner import (
     parse_range,
     parse_resources,
     prepare_loads,
+    release_warehouse,
     render_rows,
     rows_total,
     settle_pending,
@@ -134,9 +135,12 @@ def _run_backfill(
         if skipped:
             log.warning("resuming %s: %d of %d windows already loaded", key, skipped, len(names))
         monitor.plan(windows=len(names), done=skipped)
-        with translated_errors(spec, pipeline):
-            settle_pending(pipeline, options.on_pending)
-            adopt_tables(pipeline)
+        try:
+            with translated_errors(spec, pipeline):
+                settle_pending(pipeline, options.on_pending)
+                adopt_tables(pipeline)
+        finally:
+            release_warehouse(pipeline)  # each window holds the file through its own load
         if spec.before_backfill:
             todo = [window for window, name in zip(windows, names, strict=True) if name not in done]
             note = load_object(spec.before_backfill)(todo, selected, options.force)

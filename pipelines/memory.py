@@ -98,19 +98,26 @@ def settled_heap() -> Iterator[None]:
 
 
 class ReleasingCollector(NullCollector):
-    """dlt's progress hook, used for its step boundaries: memory is released before normalize and load, and
-    `before_load` runs before load (the runner waits there for a DuckDB file another process holds, and keeps it
-    open); `after_run` is the runner's to call when `pipeline.run` has returned or failed."""
+    """dlt's progress hook, used for its step boundaries: memory is released before normalize and load,
+    `before_extract` runs before extraction (the runner lets go of the DuckDB file it held through the setup) and
+    `before_load` before load (the runner waits there for a file another process holds, and keeps it open);
+    `after_run` is the runner's to call when `pipeline.run` has returned or failed."""
 
     def __init__(
-        self, before_load: Callable[[], None] | None = None, after_run: Callable[[], None] | None = None
+        self,
+        before_load: Callable[[], None] | None = None,
+        after_run: Callable[[], None] | None = None,
+        before_extract: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.before_load = before_load
         self.after_run = after_run
+        self.before_extract = before_extract
 
     def on_start_trace_step(self, trace: Any, step: str, pipeline: Any) -> None:
         current_monitor().step_started(step)
+        if step == "extract" and self.before_extract is not None:
+            self.before_extract()
         if step in ("normalize", "load"):
             release_memory()
         if step == "load" and self.before_load is not None:

@@ -32,7 +32,7 @@ from sources.common.redact import redact
 from sources.common.windows import parse_date
 
 from .dlt_settings import speed_up_dlt
-from .duckdb_files import HeldOpen, compact, duckdb_file, is_lock_error, locked_error, publish, wait_for_lock
+from .duckdb_files import HeldOpen, compact, duckdb_file, is_lock_error, locked_error, publish
 from .journal import Journal
 from .memory import ReleasingCollector, cap_duckdb_memory, settled_heap, tune_allocator
 from .options import LoadOptions, OnPending
@@ -264,11 +264,19 @@ def open_pipeline(spec: VendorSpec, options: LoadOptions) -> dlt.Pipeline:
     )
     database_file = duckdb_file(pipeline)
     if database_file is not None:
-        # Before anything touches the file, and again before dlt's load step: the same bounded wait everywhere.
-        wait_for_lock(database_file)
+        # Held from here through the setup (dlt's state, the journal and the tables are read through it, without
+        # opening the file each time), let go while extracting, held again through the load. Each open waits
+        # (bounded) for a file another process holds.
         held = HeldOpen(database_file)
-        collector.before_load, collector.after_run = held.open, held.close
+        held.open()
+        collector.before_extract, collector.before_load, collector.after_run = held.close, held.open, held.close
     return pipeline
+
+
+def release_warehouse(pipeline: dlt.Pipeline) -> None:
+    """Lets go of the DuckDB file a failed setup still holds (a finished run has let go of it already)."""
+    if isinstance(pipeline.collector, ReleasingCollector) and pipeline.collector.after_run is not None:
+        pipeline.collector.after_run()
 
 
 @contextmanager
@@ -642,6 +650,8 @@ def _run_vendor(
         except ClickhaulError as error:
             journal.record_error(str(error))
             raise
+        finally:
+            release_warehouse(pipeline)
         with monitor.phase("summary"):
             summary = summarize(spec, pipeline, monitor, result, began, start_date, kwargs.get("end_date"))
             summary.new_columns = added_columns(columns_before, schema_columns(pipeline))
