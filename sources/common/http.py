@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
+import orjson
 import tenacity
 from dlt.common.configuration import configspec
 
@@ -157,6 +158,15 @@ def parse_retry_after(value: str | None, clock: Clock, policy: RetryPolicy) -> f
             return None
         seconds = when.timestamp() - clock.time()
     return min(max(seconds, policy.retry_after_floor), policy.retry_after_cap)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The parsed JSON of an answer: orjson (several times faster than json on pages of hundreds of rows), or
+    json where orjson refuses what json reads (NaN, integers past 64 bits, a charset other than UTF-8)."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def default_error_message(response: httpx.Response) -> str:
@@ -374,7 +384,7 @@ class HttpClient:
             payload = response.text
         else:
             try:
-                payload = response.json()
+                payload = json_body(response)
             except ValueError:
                 # A truncated or garbled body on a 2xx answer: the next attempt usually gets it whole.
                 raise TransientError(f"HTTP {status}: malformed JSON body") from None
