@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import fixed_cost, incremental, opentracker, pirsch, webtrekk  # noqa: E402
-from bench.measure import Measure, median_of_runs  # noqa: E402
+from bench.measure import Measure, median_of_pairs, median_of_runs  # noqa: E402
 from simulators.harness import served  # noqa: E402
 from sources.common.clock import utc_now  # noqa: E402
 
@@ -77,15 +77,18 @@ def throughput(workdir: Path, loads: dict[str, Callable[[Path], Measure]]) -> di
         return here
 
     loads["ceiling"](fresh("warm-up"))  # untimed: fills the simulator's caches, so every way measures its client
-    figures = {
-        way: median_of_runs(lambda: load(fresh(way))).as_dict()  # noqa: B023
-        for way, load in loads.items()
-    }
-    ours = figures["clickhaul"]["rows_per_second"]
+    ceiling, ours, of_ceiling = median_of_pairs(
+        lambda: loads["ceiling"](fresh("ceiling")), lambda: loads["clickhaul"](fresh("clickhaul"))
+    )
+    figures = {"ceiling": ceiling.as_dict(), "clickhaul": ours.as_dict()}
+    if "rest_api" in loads:
+        figures["rest_api"] = median_of_runs(lambda: loads["rest_api"](fresh("rest_api"))).as_dict()
     return {
         **figures,
-        "vs_rest_api": ratio(ours, figures["rest_api"]["rows_per_second"]) if "rest_api" in figures else None,
-        "of_ceiling": ratio(ours, figures["ceiling"]["rows_per_second"]),
+        "vs_rest_api": ratio(ours.rows_per_second, figures["rest_api"]["rows_per_second"])
+        if "rest_api" in figures
+        else None,
+        "of_ceiling": round(of_ceiling, 3),
     }
 
 

@@ -44,6 +44,25 @@ def median_of_runs(load: Callable[[], Measure], budget_seconds: float = 10.0, ma
     return replace(middle, runs=[round(m.seconds, 3) for m in measures])
 
 
+def median_of_pairs(
+    baseline: Callable[[], Measure], ours: Callable[[], Measure], budget_seconds: float = 40.0, max_pairs: int = 3
+) -> tuple[Measure, Measure, float]:
+    """Both loads run in turn (baseline, ours, baseline, ours...) and compared pair by pair: the machine's speed
+    drifts by a fifth within minutes on shared cores, which a ratio of two runs minutes apart takes for the
+    client's. The median run of each, and the median of the pairs' time ratios (baseline / ours)."""
+    pairs = [(baseline(), ours())]
+    while len(pairs) < max_pairs and sum(a.seconds + b.seconds for a, b in pairs) * 1.5 < budget_seconds:
+        pairs += [(baseline(), ours()), (baseline(), ours())]
+    ratios = sorted(a.seconds / b.seconds for a, b in pairs if b.seconds > 0)
+
+    def middle(measures: list[Measure]) -> Measure:
+        return replace(
+            sorted(measures, key=lambda m: m.seconds)[len(measures) // 2], runs=[round(m.seconds, 3) for m in measures]
+        )
+
+    return middle([a for a, _ in pairs]), middle([b for _, b in pairs]), ratios[len(ratios) // 2]
+
+
 def count_rows(database: str, table: str) -> int:
     with duckdb.connect(database, read_only=True) as connection:
         return int(connection.execute(f"select count(*) from {table}").fetchone()[0])  # type: ignore[index]
