@@ -414,8 +414,13 @@ class TokenAuth:
     """A bearer-style token fetched on demand, renewed shortly before it expires and when the vendor says so.
 
     `fetch` returns the token and its expiry as epoch seconds (None: valid until refused). Thread-safe, so
-    parallel workers share one token and the vendor's token endpoint sees one call per renewal.
+    parallel workers share one token and the vendor's token endpoint sees one call per renewal. With `shared_as`
+    (the login: URL and client id), every client of that login in the process shares the token too: a `migrate`
+    reads, pushes and reads back with several clients, and the vendor's token endpoint may allow 10 calls a minute.
     """
+
+    _shared: ClassVar[dict[tuple[str, ...], tuple[str, float | None]]] = {}  # login -> (token, renew at)
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
         self,
@@ -425,7 +430,9 @@ class TokenAuth:
         scheme: str | None = "Bearer",
         refresh_margin_seconds: float = 60.0,
         clock: Clock = SYSTEM_CLOCK,
+        shared_as: tuple[str, ...] | None = None,
     ) -> None:
+        self._shared_as = shared_as
         self._fetch = fetch
         self._header = header
         self._scheme = scheme
@@ -444,6 +451,10 @@ class TokenAuth:
     def _current(self) -> str:
         with self._lock:
             if self._token is None or (self._renew_at is not None and self._clock.time() >= self._renew_at):
+                held = self._held_elsewhere()
+                if held is not None:
+                    self._token, self._renew_at = held
+                    return self._token
                 token, expires_at = self._fetch()
                 register_secret(token)
                 now = self._clock.time()
@@ -453,7 +464,20 @@ class TokenAuth:
                     None if expires_at is None else max(expires_at - self._margin, now + (expires_at - now) / 2)
                 )
                 self._token = token
+                if self._shared_as is not None:
+                    with self._shared_lock:
+                        self._shared[self._shared_as] = (token, self._renew_at)
             return self._token
+
+    def _held_elsewhere(self) -> tuple[str, float | None] | None:
+        """A token another client of the same login fetched, still fresh, and not the one this client dropped."""
+        if self._shared_as is None:
+            return None
+        with self._shared_lock:
+            held = self._shared.get(self._shared_as)
+        if held is None or held[0] == self._token or (held[1] is not None and self._clock.time() >= held[1]):
+            return None
+        return held
 
     def headers(self) -> Mapping[str, str]:
         token = self.token()
@@ -464,6 +488,10 @@ class TokenAuth:
         token, the first fetches a new one and the others reuse it (False: already replaced)."""
         with self._lock:
             if self._token is not None and self._token == getattr(self._used, "token", None):
+                if self._shared_as is not None:
+                    with self._shared_lock:
+                        if self._shared.get(self._shared_as, ("",))[0] == self._token:
+                            del self._shared[self._shared_as]
                 self._token = None
                 return True
             return False

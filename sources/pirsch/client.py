@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -65,7 +66,8 @@ class PirschClient:
         self.clock = clock
         self._domains: tuple[float, list[dict[str, Any]]] | None = None
         # The token endpoint allows 10 calls a minute: renew shortly before expiry and on 401, never otherwise.
-        self.auth = TokenAuth(self._fetch_token, refresh_margin_seconds=60.0, clock=clock)
+        login = (base_url.rstrip("/"), client_id, hashlib.sha256(client_secret.encode()).hexdigest())
+        self.auth = TokenAuth(self._fetch_token, refresh_margin_seconds=60.0, clock=clock, shared_as=login)
         # Several processes of one client (Airflow tasks) each need a token: they pace together, never refused.
         window = Window(TOKEN_CALLS_PER_MINUTE, 60.0)
         self.token_limiter = login_limiter([window], clock, ("token", client_id), base_url)
