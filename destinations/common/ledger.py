@@ -130,7 +130,11 @@ class Ledger:
     def open(cls, place: LedgerPlace, target: str, load_id: str, tables: LedgerTables) -> Iterator[Ledger]:
         connection = place.connect() if isinstance(place, PostgresLedgerPlace) else duckdb.connect(str(place))
         try:
-            yield cls(connection, target, load_id, tables)
+            ledger = cls(connection, target, load_id, tables)
+            try:
+                yield ledger
+            finally:
+                ledger.close()  # its cursor would keep the file open while a traceback holds the ledger
         finally:
             connection.close()
 

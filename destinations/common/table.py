@@ -57,6 +57,7 @@ def push_table_rows(
         if rows is None and not path.exists():
             raise ConfigError(f"--database {str(path)!r} does not exist")
         connection = duckdb.connect(str(path))
+    ledger: Ledger | None = None
     try:
         rows = rows or TableRows.of(WarehouseTables(f"DuckDB file {database}", dataset, connection=connection), name)
         columns = list(rows.columns)
@@ -74,6 +75,10 @@ def push_table_rows(
         pusher = Pusher(options, target, ledger, now=now)
         return pusher.push(chunks, row_mapping, table, key_columns=keys, total_rows=rows.total)
     finally:
+        # The ledger's cursor keeps the DuckDB file open (for this process, with this configuration) for as long
+        # as an error's traceback holds the ledger: closed here, the file is free when the error surfaces.
+        if ledger is not None:
+            ledger.close()
         connection.close()
 
 
