@@ -23,6 +23,7 @@ from typing import Any
 from simulators.harness import served
 
 from . import incremental, opentracker
+from .measure import Measure, median_of_pairs
 
 
 def clickhaul_command() -> list[str]:
@@ -105,30 +106,32 @@ def opentracker_command(workdir: Path, sessions: int, repeats: int) -> dict[str,
     """The whole command against the ceiling, in turn (ceiling, command, ceiling, command...): the figure is the
     median of the pairs' ratios, the machine's drift between runs cancelling out."""
     first, last = opentracker.days_of(sessions)
+    journals: dict[int, dict[str, Any]] = {}  # each command's last success, by run
+
+    def command(url: str) -> Measure:
+        here = workdir / f"run-{len(journals)}"
+        args = ["run", "opentracker", "--start", str(first), "--end", str(last)]
+        wall, _ = run([*args, "--resources", "sessions", "--progress", "off"], here, opentracker.env(url))
+        success = journals[len(journals)] = last_success(here, "opentracker")
+        return Measure(sum(success["rows"].values()), wall, success["requests"])
+
     with served(lambda: opentracker.simulator(sessions)) as url:
         opentracker.ceiling(url, sessions)  # untimed: fills the simulator's caches
-        runs = []
-        for repeat in range(repeats):
-            ceiling = opentracker.ceiling(url, sessions)
-            here = workdir / f"run-{repeat}"
-            args = ["run", "opentracker", "--start", str(first), "--end", str(last)]
-            wall, _ = run([*args, "--resources", "sessions", "--progress", "off"], here, opentracker.env(url))
-            success = last_success(here, "opentracker")
-            runs.append((wall, sum(success["rows"].values()), success["phases"], success["request_seconds"], ceiling))
-    wall, rows, phases, on_wire, _ = sorted(runs, key=lambda entry: entry[0])[len(runs) // 2]
-    ceilings = sorted(entry[4].seconds for entry in runs)
-    ratios = sorted(entry[4].seconds / entry[0] for entry in runs)
-    phases = {name: round(seconds, 3) for name, seconds in phases.items()}
-    phases["interpreter"] = round(max(0.0, wall - sum(phases.values())), 3)
+        ceiling, ours, of_ceiling = median_of_pairs(
+            lambda: opentracker.ceiling(url, sessions), lambda: command(url), budget_seconds=1e9, max_pairs=repeats
+        )
+    success = journals[ours.runs.index(round(ours.seconds, 3))]
+    phases = {name: round(seconds, 3) for name, seconds in success["phases"].items()}
+    phases["interpreter"] = round(max(0.0, ours.seconds - sum(phases.values())), 3)
     return {
-        "sessions": rows,
-        "seconds": round(wall, 3),
-        "rows_per_second": round(rows / wall),
-        "request_seconds": round(on_wire, 3),
+        "sessions": ours.rows,
+        "seconds": round(ours.seconds, 3),
+        "rows_per_second": round(ours.rows_per_second),
+        "request_seconds": round(success["request_seconds"], 3),
         "phases": phases,
-        "runs": [round(entry[0], 3) for entry in runs],
-        "ceiling_seconds": round(ceilings[len(ceilings) // 2], 3),
-        "ceiling_runs": [round(entry[4].seconds, 3) for entry in runs],
+        "runs": ours.runs,
+        "ceiling_seconds": round(ceiling.seconds, 3),
+        "ceiling_runs": ceiling.runs,
         # the same windows in both: the ratio of times (rows/s would count the sessions served twice against us)
-        "of_ceiling": round(ratios[len(ratios) // 2], 3),
+        "of_ceiling": round(of_ceiling, 3),
     }
