@@ -247,9 +247,12 @@ def test_daily_reports_equal_matomos_archives(simulator: MatomoSimulator, tmp_pa
             for r in archive[method]
         ]
         assert sorted(events) == sorted(expected_events)
-    referrers = loader.query("select referrer_type, label, nb_visits from matomo.referrers where day = ?", [last])
+    # the referred visit's own day: two hours back is yesterday in the site's timezone until 02:00 there
+    referred = local_day(now - 7200)
+    referrers = loader.query("select referrer_type, label, nb_visits from matomo.referrers where day = ?", [referred])
     assert (3, "news.example", 1) in referrers
-    paths = loader.query("select path, url from matomo.pages where day = ? and label = '/p/1'", [last])
+    seeded = local_day(now - 3600 - 97 + 30)  # today's /p/1 (seed_days' visitor 1), yesterday there until 01:00
+    paths = loader.query("select path, url from matomo.pages where day = ? and label = '/p/1'", [seeded])
     assert paths == [("/p/1", "https://site1.example/p/1")]
 
 
