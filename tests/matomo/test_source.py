@@ -275,11 +275,13 @@ def test_today_and_yesterday_are_read_again_until_final(simulator: MatomoSimulat
     loader = loader_for(
         simulator, tmp_path, SOURCES__MATOMO__START_DATE=today.isoformat(), SOURCES__MATOMO__LOOKBACK_DAYS="0"
     )
-    track(simulator, [hit(1, 1, now - 600, "https://site1.example/")])
+    # both hits today in New York, also in its first ten minutes
+    first = max(now - 600, dt.datetime.combine(today, dt.time(), ZoneInfo(TZ)).timestamp())
+    track(simulator, [hit(1, 1, first, "https://site1.example/")])
     loader.run()
     query = "select nb_visits, is_final from matomo.visits_summary where site_id = 1 and day = ?"
     assert loader.query(query, [today]) == [(1, False)]
-    track(simulator, [hit(1, 2, now - 300, "https://site1.example/")])
+    track(simulator, [hit(1, 2, (first + now) / 2, "https://site1.example/")])
     loader.run()
     assert loader.query(query, [today]) == [(2, False)]
 
