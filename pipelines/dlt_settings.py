@@ -8,14 +8,24 @@ it resolves (800 resolutions, 13k `is_secret_hint` calls in that run: each buffe
 strategy lookup). These are functions of a type alone, so their answers are remembered per type (a cProfile of the
 run: 6.15M function calls before, 4.49M after). Nothing else changes: the same validation runs on the same
 documents, the same configuration is resolved from the same providers.
+
+Two more of the same kind, measured on the same run: every `pipeline.default_schema` read the schema's JSON file
+again and rebuilt it (21 times, 105 ms of the run) although nothing had written it, and the extract step's trace
+rendered every resource's column hints as YAML with PyYAML's pure-Python emitter (the C one writes the same text).
+And within one `pipeline.run`, dlt asked the destination for its capabilities 13 times, each resolving the
+destination's configuration again (5.5 ms each); `capabilities_remembered` answers the repeats with a copy of the
+first answer.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger("clickhaul.dlt")
@@ -89,6 +99,89 @@ def _replace_everywhere(original: Any, replacement: Any) -> None:
                 setattr(module, attribute, replacement)
 
 
+def remember_unchanged_schemas(getitem: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """`LiveSchemaStorage.__getitem__` that hands back the live schema while its file is as this storage last read
+    or wrote it. dlt reads the file again at every access to a saved schema, to pick up a change made by someone
+    else; a change shows in the file's inode, size or modification time, and then the file is read as before. An
+    unsaved live schema, and storages that import schemas from a folder, take dlt's own path every time."""
+
+    @functools.wraps(getitem)
+    def cached(storage: Any, name: str) -> Any:
+        live = storage.live_schemas.get(name)
+        seen = storage.__dict__.setdefault("_clickhaul_seen", {})
+        unsaved = live is None or live.is_modified or storage.config.import_schema_path
+        if not unsaved and seen.get(name) == (_stamp(storage, name), live.version_hash):
+            return live
+        schema = getitem(storage, name)
+        if not schema.is_modified:
+            seen[name] = (_stamp(storage, name), schema.version_hash)
+        return schema
+
+    cached.__wrapped_original__ = getitem  # type: ignore[attr-defined]
+    return cached
+
+
+def _stamp(storage: Any, name: str) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(storage.storage.make_full_path(storage._file_name_in_store(name, "json")))
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+_run_capabilities: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
+
+
+@contextmanager
+def capabilities_remembered() -> Iterator[None]:
+    """Within the block, a destination's capabilities are worked out once per naming convention and destination
+    settings: the configuration they come from cannot change in the middle of a run (an account's settings are set
+    before it starts). Outside it, every call asks the destination as dlt does."""
+    global _run_capabilities
+    previous, _run_capabilities = _run_capabilities, {}
+    try:
+        yield
+    finally:
+        _run_capabilities = previous
+
+
+def remember_capabilities(capabilities: Callable[..., Any]) -> Callable[..., Any]:
+    """`Destination.capabilities` for `capabilities_remembered`: a call with an explicit configuration, or outside a
+    run, passes through; each answer is a deep copy, since dlt sets file formats on the capabilities it is given."""
+
+    @functools.wraps(capabilities)
+    def cached(destination: Any, config: Any = None, naming: Any = None) -> Any:
+        memo = _run_capabilities
+        if config is not None or memo is None:
+            return capabilities(destination, config, naming)
+        settings = tuple(sorted(destination.config_params.items()))
+        ids = tuple((name, id(value)) for name, value in settings)
+        key = (id(destination), ids, id(naming), getattr(naming, "max_length", None))
+        entry = memo.get(key)
+        if entry is None:
+            # the entry holds what its key names by id, so no id is reused by another object during the run
+            entry = memo[key] = (capabilities(destination, None, naming), destination, settings, naming)
+        return copy.deepcopy(entry[0])
+
+    cached.__wrapped_original__ = capabilities  # type: ignore[attr-defined]
+    return cached
+
+
+class _CYaml:
+    """The `yaml` dlt's extract step knows, with libyaml's emitter where PyYAML was built with it."""
+
+    def __getattr__(self, name: str) -> Any:
+        import yaml  # type: ignore[import-untyped]
+
+        return getattr(yaml, name)
+
+    @staticmethod
+    def dump(data: Any, stream: Any = None, **options: Any) -> Any:
+        import yaml  # type: ignore[import-untyped]
+
+        return yaml.dump(data, stream, Dumper=getattr(yaml, "CDumper", yaml.Dumper), **options)
+
+
 def leave_out_httpx_cli() -> None:
     """`import httpx` also imports its command-line client (rich, pygments: ~36 ms of every clickhaul command)
     unless that import fails, when httpx defines a stand-in `httpx.main`. clickhaul never runs httpx's CLI."""
@@ -116,3 +209,15 @@ def speed_up_dlt() -> None:
             log.debug("dlt has no %s.%s to remember, or it is remembered already", module.__name__, name)
             continue
         _replace_everywhere(original, wrap(original))
+    from dlt.common.storages.live_schema_storage import LiveSchemaStorage
+
+    if getattr(LiveSchemaStorage.__getitem__, "__wrapped_original__", None) is None:
+        LiveSchemaStorage.__getitem__ = remember_unchanged_schemas(LiveSchemaStorage.__getitem__)  # type: ignore[method-assign]
+    from dlt.common.destination.reference import Destination
+
+    if getattr(Destination.capabilities, "__wrapped_original__", None) is None:
+        Destination.capabilities = remember_capabilities(Destination.capabilities)  # type: ignore[method-assign]
+    from dlt.extract import extract
+
+    if getattr(extract, "yaml", None) is not None and not isinstance(extract.yaml, _CYaml):
+        extract.yaml = _CYaml()  # type: ignore[assignment]

@@ -31,7 +31,7 @@ from sources.common.monitor import ProgressMode, RunMonitor, current_monitor, se
 from sources.common.redact import redact
 from sources.common.windows import parse_date
 
-from .dlt_settings import speed_up_dlt
+from .dlt_settings import capabilities_remembered, speed_up_dlt
 from .duckdb_files import HeldOpen, compact, duckdb_file, is_lock_error, locked_error, publish
 from .journal import Journal
 from .memory import ReleasingCollector, cap_duckdb_memory, settled_heap, tune_allocator
@@ -459,7 +459,7 @@ def extract_and_load(
     """One dlt run. dlt's wrapped errors become the error a user can act on."""
     began = time.monotonic()
     try:
-        with translated_errors(spec, pipeline), settled_heap():
+        with translated_errors(spec, pipeline), settled_heap(), capabilities_remembered():
             trace = run_retrying_schema_races(pipeline, source, refresh)
     finally:
         ran = time.monotonic() - began

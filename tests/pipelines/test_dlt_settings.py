@@ -119,3 +119,85 @@ def test_httpx_without_its_cli() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_a_saved_schema_is_read_again_only_when_its_file_changed(tmp_path: Any, monkeypatch: Any) -> None:
+    from dlt.common.schema import Schema
+    from dlt.common.storages import SchemaStorageConfiguration
+    from dlt.common.storages.live_schema_storage import LiveSchemaStorage
+    from dlt.common.storages.schema_storage import SchemaStorage
+
+    speed_up_dlt()
+    config = SchemaStorageConfiguration(schema_volume_path=str(tmp_path))
+    storage = LiveSchemaStorage(config, makedirs=True)
+    schema = Schema("visits")
+    schema.update_table({"name": "pages", "columns": {"url": {"name": "url", "data_type": "text"}}})
+    storage.save_schema(schema)
+    reads: list[str] = []
+    load_schema = SchemaStorage.load_schema
+    monkeypatch.setattr(SchemaStorage, "load_schema", lambda self, name: reads.append(name) or load_schema(self, name))
+
+    first = storage["visits"]
+    assert storage["visits"] is first and storage["visits"] is first
+    assert len(reads) <= 1  # the file as this storage wrote it: not read again
+
+    # another process adds a column and saves the schema: the next access reads the file
+    other = SchemaStorage(config)
+    changed = other.load_schema("visits")
+    changed.update_table({"name": "pages", "columns": {"title": {"name": "title", "data_type": "text"}}})
+    other.save_schema(changed)
+    again = storage["visits"]
+    assert again is first  # dlt keeps the live instance and replaces its content
+    assert "title" in again.tables["pages"]["columns"]
+    assert len(reads) >= 2
+
+    # a change not yet saved is this process's own: handed back as it is, never overwritten from the file
+    again.update_table({"name": "pages", "columns": {"referrer": {"name": "referrer", "data_type": "text"}}})
+    assert "referrer" in storage["visits"].tables["pages"]["columns"]
+
+
+def test_trace_hints_are_the_same_yaml() -> None:
+    import yaml
+    from dlt.extract import extract
+
+    speed_up_dlt()
+    columns = {"url": {"name": "url", "data_type": "text", "nullable": False}, "título": {"data_type": "bigint"}}
+    options = {"allow_unicode": True, "default_flow_style": False, "sort_keys": False}
+    assert extract.yaml.dump(columns, **options) == yaml.dump(columns, **options)
+    assert extract.yaml.safe_load is yaml.safe_load
+
+
+def test_capabilities_are_worked_out_once_per_run_and_handed_out_as_copies(tmp_path: Any) -> None:
+    import dlt
+    from dlt.common.destination.reference import Destination
+
+    from pipelines.dlt_settings import capabilities_remembered, remember_capabilities
+
+    speed_up_dlt()
+    original = Destination.capabilities.__wrapped_original__  # type: ignore[attr-defined]
+    asked: list[Any] = []
+
+    def counting(destination: Any, config: Any = None, naming: Any = None) -> Any:
+        asked.append(destination)
+        return original(destination, config, naming)
+
+    destination = dlt.destinations.duckdb(str(tmp_path / "a.duckdb"))
+    remembered = remember_capabilities(counting)
+    with capabilities_remembered():
+        first = remembered(destination)
+        second = remembered(destination)
+        assert first == second and first is not second
+        second.preferred_loader_file_format = "jsonl"  # what dlt does to the capabilities it is given
+        assert remembered(destination).preferred_loader_file_format == first.preferred_loader_file_format
+        assert len(asked) == 1
+        other = dlt.destinations.duckdb(str(tmp_path / "b.duckdb"))
+        remembered(other)
+        assert len(asked) == 2  # another destination is asked
+        destination.config_params["destination_name"] = "renamed"
+        remembered(destination)
+        assert len(asked) == 3  # changed settings are asked again
+        remembered(destination, destination.spec())  # an explicit configuration passes through
+        assert len(asked) == 4
+    remembered(destination)
+    remembered(destination)
+    assert len(asked) == 6  # outside a run, every call asks
