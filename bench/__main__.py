@@ -259,7 +259,7 @@ def table(results: dict[str, Any]) -> str:
         ratio = (
             entry["no_change_requests"] / entry["lookback_window_requests"] if entry["lookback_window_requests"] else 0
         )
-        lines.append(row(figure, entry["no_change_requests"], base, f"{ratio:.2f}x", "= the lookback window"))
+        lines.append(row(figure, entry["no_change_requests"], base, f"{ratio:.2f}x", "<= the lookback window"))
     for workers, entry in results.get("matomo", {}).items():
         speed = f"{entry['hits_per_second']:,.0f}"
         lines.append(
