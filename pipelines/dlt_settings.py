@@ -110,11 +110,13 @@ def remember_unchanged_schemas(getitem: Callable[[Any, str], Any]) -> Callable[[
         live = storage.live_schemas.get(name)
         seen = storage.__dict__.setdefault("_clickhaul_seen", {})
         unsaved = live is None or live.is_modified or storage.config.import_schema_path
-        if not unsaved and seen.get(name) == (_stamp(storage, name), live.version_hash):
+        # stamped before reading: a file written between dlt's read and the stamp shows as changed next time
+        stamp = _stamp(storage, name)
+        if stamp is not None and not unsaved and seen.get(name) == (stamp, live.version_hash):
             return live
         schema = getitem(storage, name)
-        if not schema.is_modified:
-            seen[name] = (_stamp(storage, name), schema.version_hash)
+        if stamp is not None and not schema.is_modified:
+            seen[name] = (stamp, schema.version_hash)
         return schema
 
     cached.__wrapped_original__ = getitem  # type: ignore[attr-defined]
@@ -122,9 +124,10 @@ def remember_unchanged_schemas(getitem: Callable[[Any, str], Any]) -> Callable[[
 
 
 def _stamp(storage: Any, name: str) -> tuple[int, int, int] | None:
+    """The schema file's identity, or None when there is no file or this dlt names it differently: not remembered."""
     try:
         stat = os.stat(storage.storage.make_full_path(storage._file_name_in_store(name, "json")))
-    except OSError:
+    except (OSError, AttributeError):
         return None
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
