@@ -7,7 +7,7 @@ is DuckDB) or the PostgreSQL warehouse the rows come from, in the destination's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ def push_table_rows(
             raise ConfigError(f"--database {str(path)!r} does not exist")
         connection = duckdb.connect(str(path))
     ledger: Ledger | None = None
+    chunks: Iterator[list[dict[str, Any]]] | None = None
     try:
         rows = rows or TableRows.of(WarehouseTables(f"DuckDB file {database}", dataset, connection=connection), name)
         columns = list(rows.columns)
@@ -75,8 +76,11 @@ def push_table_rows(
         pusher = Pusher(options, target, ledger, now=now)
         return pusher.push(chunks, row_mapping, table, key_columns=keys, total_rows=rows.total)
     finally:
-        # The ledger's cursor keeps the DuckDB file open (for this process, with this configuration) for as long
-        # as an error's traceback holds the ledger: closed here, the file is free when the error surfaces.
+        # The ledger's cursor, and the reader's while it is part-way through the table, keep the DuckDB file open
+        # (for this process, with this configuration) for as long as an error's traceback holds them: closed here,
+        # the file is free when the error surfaces.
+        if isinstance(chunks, Generator):
+            chunks.close()
         if ledger is not None:
             ledger.close()
         connection.close()

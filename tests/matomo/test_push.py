@@ -60,7 +60,9 @@ def test_a_visitors_hits_arrive_in_order_across_parallel_workers(tmp_path: Path)
 
 def test_a_400_to_the_first_batch_stops_the_run_as_bulk_tracking_disabled(tmp_path: Path) -> None:
     path = database(tmp_path)
-    create_hits_table(path, 1_000)
+    # more rows than the reader can queue before the answer: it is part-way through the table when the run stops,
+    # and the file must still be free for the next connection (a loaded CI machine once found the reader's open)
+    create_hits_table(path, 30_000)
     with MatomoSimulator(bulk_enabled=False) as simulator:
         with pytest.raises(BulkTrackingDisabled, match="bulk tracking may be disabled"):
             push_table(path, "events.hits", config=config_for(simulator, workers=1), retry=FAST_RETRY)
