@@ -1,4 +1,4 @@
-"""The simulator answers the requests of a real Matomo 5.1.2 (../shared/real-recordings/matomo-5.1.2.json) in the
+"""The simulator answers the requests of a real Matomo 5.1.2 (tests/matomo/recordings/matomo-5.1.2.json) in the
 same shapes: status, content type, field names, value types and error shapes. Values may differ where they depend
 on data (ids, counts, times). Every recorded request is replayed over HTTP, in order, against a simulator whose
 clock stands at the recording's moment, so the recorded bulk hits seed the data the recorded reads return."""
@@ -8,15 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from simulators.matomo import GIF, MatomoSimulator
-from tests.support import ROOT
 
-RECORDING = ROOT.parent / "shared" / "real-recordings" / "matomo-5.1.2.json"
+RECORDING = Path(__file__).parent / "recordings" / "matomo-5.1.2.json"
 RECORDED_AT = dt.datetime(2026, 12, 4, 14, 25, 2, tzinfo=dt.UTC).timestamp()
 TOKEN = "5ec0nd5ec0nd5ec0nd5ec0nd5ec0nd5e"  # stands for the recording's redacted `<token>`
 RECORDED_SITE = 35
@@ -25,8 +25,6 @@ NOT_SIMULATED: set[str] = set()
 
 
 def entries() -> list[dict[str, Any]]:
-    if not RECORDING.exists():
-        pytest.skip(f"{RECORDING} is not on this machine")
     return [entry for entry in json.loads(RECORDING.read_text()) if entry["name"] != "_meta"]
 
 
