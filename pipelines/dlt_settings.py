@@ -198,9 +198,13 @@ def speed_up_dlt() -> None:
     from dlt.common import typing as dlt_typing
     from dlt.common import validation
     from dlt.common.configuration.specs import base_configuration
+    from dlt.common.destination.reference import Destination
+    from dlt.common.storages.live_schema_storage import LiveSchemaStorage
+    from dlt.extract import extract
 
-    if getattr(validation.get_type_hints, "__wrapped_original__", None) is None:
-        validation.get_type_hints = remember_type_hints(validation.get_type_hints)  # type: ignore[assignment]
+    _wrap_in_place(validation, "get_type_hints", remember_type_hints)
+    _wrap_in_place(LiveSchemaStorage, "__getitem__", remember_unchanged_schemas)
+    _wrap_in_place(Destination, "capabilities", remember_capabilities)
     wanted: list[tuple[Any, str, Callable[[Any], Any]]] = [
         (base_configuration, "is_secret_hint", remember_per_hint),
         (dlt_typing, "is_typeddict", remember_per_hint),
@@ -212,15 +216,14 @@ def speed_up_dlt() -> None:
             log.debug("dlt has no %s.%s to remember, or it is remembered already", module.__name__, name)
             continue
         _replace_everywhere(original, wrap(original))
-    from dlt.common.storages.live_schema_storage import LiveSchemaStorage
-
-    if getattr(LiveSchemaStorage.__getitem__, "__wrapped_original__", None) is None:
-        LiveSchemaStorage.__getitem__ = remember_unchanged_schemas(LiveSchemaStorage.__getitem__)  # type: ignore[method-assign]
-    from dlt.common.destination.reference import Destination
-
-    if getattr(Destination.capabilities, "__wrapped_original__", None) is None:
-        Destination.capabilities = remember_capabilities(Destination.capabilities)  # type: ignore[method-assign]
-    from dlt.extract import extract
-
     if getattr(extract, "yaml", None) is not None and not isinstance(extract.yaml, _CYaml):
         extract.yaml = _CYaml()  # type: ignore[assignment]
+
+
+def _wrap_in_place(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
+    """`owner.name` wrapped once: a second call, or a dlt without it, leaves it as it is."""
+    original = getattr(owner, name, None)
+    if original is None or getattr(original, "__wrapped_original__", None) is not None:
+        log.debug("dlt has no %s.%s to wrap, or it is wrapped already", getattr(owner, "__name__", owner), name)
+        return
+    setattr(owner, name, wrap(original))
