@@ -13,7 +13,7 @@ from dlt.sources import DltResource
 from sources.common.arrow import batched
 from sources.common.config import ExplicitArguments
 from sources.common.errors import ConfigError
-from sources.common.fanout import fan_out
+from sources.common.fanout import fan_out, read_ahead
 from sources.common.incremental import DayCursor, DayPlan
 from sources.common.monitor import current_monitor
 from sources.common.windows import DateWindow, WindowUnit
@@ -94,7 +94,7 @@ class SessionReader:
         monitor.task(TABLE, len(jobs))
 
         def tables(site: str, window: DateWindow) -> Iterator[pa.Table]:
-            for page in self.client.sessions(site, window, self.filters):
+            for page in read_ahead(self.client.sessions(site, window, self.filters), "opentracker_pages"):
                 table = page_table(page.fields, page.rows, self.client.timezone, window.start)
                 del page  # let the parsed page go before the walk fetches the next one
                 if table.num_rows:
