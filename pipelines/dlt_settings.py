@@ -202,9 +202,9 @@ def speed_up_dlt() -> None:
     from dlt.common.storages.live_schema_storage import LiveSchemaStorage
     from dlt.extract import extract
 
-    _wrap_in_place(validation, "get_type_hints", remember_type_hints)
-    _wrap_in_place(LiveSchemaStorage, "__getitem__", remember_unchanged_schemas)
-    _wrap_in_place(Destination, "capabilities", remember_capabilities)
+    wrap_in_place(validation, "get_type_hints", remember_type_hints)
+    wrap_in_place(LiveSchemaStorage, "__getitem__", remember_unchanged_schemas)
+    wrap_in_place(Destination, "capabilities", remember_capabilities)
     wanted: list[tuple[Any, str, Callable[[Any], Any]]] = [
         (base_configuration, "is_secret_hint", remember_per_hint),
         (dlt_typing, "is_typeddict", remember_per_hint),
@@ -220,7 +220,7 @@ def speed_up_dlt() -> None:
         extract.yaml = _CYaml()  # type: ignore[assignment]
 
 
-def _wrap_in_place(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
+def wrap_in_place(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
     """`owner.name` wrapped once: a second call, or a dlt without it, leaves it as it is."""
     original = getattr(owner, name, None)
     if original is None or getattr(original, "__wrapped_original__", None) is not None:

@@ -33,6 +33,7 @@ from sources.common.windows import parse_date
 
 from .dlt_settings import capabilities_remembered, speed_up_dlt
 from .duckdb_files import HeldOpen, compact, duckdb_file, is_lock_error, locked_error, publish
+from .duckdb_merge import merge_duckdb_from_files
 from .journal import Journal
 from .memory import ReleasingCollector, cap_duckdb_memory, settled_heap, tune_allocator
 from .options import LoadOptions, OnPending
@@ -52,6 +53,7 @@ def prepare_loads() -> None:
     cap_duckdb_memory()
     tune_allocator()
     speed_up_dlt()
+    merge_duckdb_from_files()
 
 
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
