@@ -8,8 +8,9 @@ sent (strings, numbers, nulls).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, zip_longest
 from operator import itemgetter
@@ -155,11 +156,12 @@ def _blank_to_null(strings: pa.Array) -> pa.Array:
 Cells: TypeAlias = "Sequence[Any] | pa.Array"  # a column's values: Python values, or already an Arrow array of strings
 
 
-def _vectorised(values: Cells, kind: ColumnType) -> pa.Array | None:
+def _vectorised(values: Cells, kind: ColumnType, blank_free: bool = False) -> pa.Array | None:
     """The column typed by Arrow in C, or None when some cell needs COERCE's per-value rules.
 
     Only inputs Arrow reads as COERCE does take this path: values already of the declared type, or strings that
     Arrow's cast parses (a subset of what COERCE reads: " 12", "1,169", "12%" or "+1" fail and fall back).
+    `blank_free`: the strings' empty values are nulls already.
     """
     target = _ARROW_TYPES[kind]
     if kind == "json":
@@ -175,7 +177,7 @@ def _vectorised(values: Cells, kind: ColumnType) -> pa.Array | None:
                 return pa.array(values, type=target) if types <= _DIRECT[kind] else None
         if kind == "text":
             return strings
-        strings = _blank_to_null(strings)
+        strings = strings if blank_free else _blank_to_null(strings)
         if kind in ("bigint", "timestamp"):  # Arrow would read "0x10" as 16; ISO timestamps take the per-value path
             if not pc.all(pc.match_substring_regex(strings, _INTEGER)).as_py():
                 return None
@@ -186,9 +188,11 @@ def _vectorised(values: Cells, kind: ColumnType) -> pa.Array | None:
         return None
 
 
-def _coerced(name: str, kind: ColumnType, values: Cells, key: bool) -> tuple[pa.Array, pa.Array | None]:
+def _coerced(
+    name: str, kind: ColumnType, values: Cells, key: bool, blank_free: bool = False
+) -> tuple[pa.Array, pa.Array | None]:
     """One declared column, typed, and the verbatim text of the values that did not fit (None if all fit)."""
-    array = _vectorised(values, kind)
+    array = _vectorised(values, kind, blank_free)
     kept: list[str | None] | None = None
     if array is None:
         if isinstance(values, pa.Array):
@@ -205,17 +209,17 @@ def _coerced(name: str, kind: ColumnType, values: Cells, key: bool) -> tuple[pa.
                 kept = kept or [None] * len(values)
                 kept[index] = raw if isinstance(raw, str) else json.dumps(raw, default=str)
         array = pa.array(typed, type=_ARROW_TYPES[kind])
-    if kind == "text" and not key:
+    if kind == "text" and not key and not (blank_free and isinstance(values, pa.Array)):
         # An empty value is no value: one convention for every vendor and every destination (PostgreSQL's
         # COPY would turn '' into NULL anyway, DuckDB would keep it). Key columns keep '' (never null).
         array = _blank_to_null(array)
     return array, None if kept is None else pa.array(kept, type=pa.string())
 
 
-def _undeclared(values: Cells) -> pa.Array:
+def _undeclared(values: Cells, blank_free: bool = False) -> pa.Array:
     """A field the spec does not know, as text: JSON for lists and objects, '' as null (as in declared text)."""
     if isinstance(values, pa.Array):
-        return _blank_to_null(values)
+        return values if blank_free else _blank_to_null(values)
     if set(map(type, values)) <= {str, type(None)}:
         return _blank_to_null(pa.array(values, type=pa.string()))
     return _blank_to_null(
@@ -227,17 +231,22 @@ def _undeclared(values: Cells) -> pa.Array:
 
 
 def _table(
-    by_name: Mapping[str, Cells], count: int, columns: Mapping[str, ColumnType], not_null: Sequence[str]
+    by_name: Mapping[str, Cells],
+    count: int,
+    columns: Mapping[str, ColumnType],
+    not_null: Sequence[str],
+    blank_free: Collection[str] = (),
 ) -> pa.Table:
     """Typed table from each field's values: declared columns in order (a misfit column after its column), then
-    undeclared fields sorted by name. A declared column without values is all null."""
+    undeclared fields sorted by name. A declared column without values is all null. The Arrow strings of the
+    `blank_free` fields hold nulls where the answer had empty values."""
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
     misfits = 0
     for name, kind in columns.items():
         key = name in not_null
         values = by_name.get(name)
-        array, kept = _coerced(name, kind, [None] * count if values is None else values, key)
+        array, kept = _coerced(name, kind, [None] * count if values is None else values, key, name in blank_free)
         arrays.append(array)
         fields.append(pa.field(name, _ARROW_TYPES[kind], nullable=not key))
         if kept is not None:
@@ -245,7 +254,7 @@ def _table(
             arrays.append(kept)
             fields.append(pa.field(name + MISFIT_SUFFIX, pa.string()))
     for name in sorted(set(by_name) - set(columns)):
-        arrays.append(_undeclared(by_name[name]))
+        arrays.append(_undeclared(by_name[name], name in blank_free))
         fields.append(pa.field(name, pa.string()))
     if misfits:
         current_monitor().count(misfits=misfits)
@@ -281,10 +290,20 @@ def rows_to_arrow(
     """
     count = len(rows)
     by_name: dict[str, Cells]
+    blank_free: set[str] = set()
     if set(map(len, rows)) <= {len(names)}:
-        grid = _string_grid(rows, len(names))
-        if grid is not None:
-            by_name = {name: pc.list_element(grid, i) for i, name in enumerate(names)}
+        cells = _string_cells(rows, len(names))
+        if cells is not None:
+            # Empty values become nulls in one pass over every cell, not two calls per column: except in key
+            # columns (they keep '') and JSON ones (COERCE reads '' there as a JSON string).
+            blank_free = {name for name in names if name not in not_null and columns.get(name) != "json"}
+            # Column after column in one gather, each column then a slice of it (no copy).
+            as_sent = cells.take(_column_order(count, len(names)))
+            nulled = _blank_to_null(as_sent) if blank_free else as_sent
+            by_name = {
+                name: (nulled if name in blank_free else as_sent).slice(i * count, count)
+                for i, name in enumerate(names)
+            }
         else:
             # Not zip(*rows): its iterator per row (10,000 a page) sets off the garbage collector over the heap.
             by_name = {name: list(map(itemgetter(i), rows)) for i, name in enumerate(names)}
@@ -294,20 +313,27 @@ def rows_to_arrow(
             by_name[name] = [None] * count
     for name, value in (constants or {}).items():
         by_name[name] = [value] * count
-    return _table(by_name, count, columns, not_null)
+        blank_free.discard(name)
+    return _table(by_name, count, columns, not_null, blank_free)
 
 
-def _string_grid(rows: Sequence[Sequence[Any]], width: int) -> pa.FixedSizeListArray | None:
-    """A page whose every cell is a string or null, as one Arrow array of its rows: one pass in C over all its
-    cells, where picking each column out of the rows and converting it cost a pass per column. None when some
-    cell is not a string (the column-by-column path then types it)."""
+@functools.lru_cache(maxsize=32)
+def _column_order(rows: int, width: int) -> pa.Int64Array:
+    """Where each cell of a row-after-row grid goes when it is read column after column."""
+    starts = pa.array(range(0, rows * width, width), type=pa.int64())
+    return pa.concat_arrays([pc.add(starts, pa.scalar(column, pa.int64())) for column in range(width)])
+
+
+def _string_cells(rows: Sequence[Sequence[Any]], width: int) -> pa.StringArray | None:
+    """A page whose every cell is a string or null, as one Arrow array of its cells row after row: one pass in C
+    over all its cells, where picking each column out of the rows and converting it cost a pass per column. None
+    when some cell is not a string (the column-by-column path then types it)."""
     if not rows or not width:
         return None
     try:
-        cells = pa.array(list(chain.from_iterable(rows)), type=pa.string())
+        return pa.array(list(chain.from_iterable(rows)), type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    return pa.FixedSizeListArray.from_arrays(cells, width)
 
 
 @dataclass(frozen=True)
