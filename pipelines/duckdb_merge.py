@@ -97,7 +97,12 @@ def merge_from_files(create_merge_followups: Any) -> Any:
         if not files:
             return create_merge_followups(self, table_chain)
         if len(files) == len(jobs) and len(table_chain) == 1:
+            # dlt keeps the WAL until the connection closes (checkpoint_threshold 1gb); a merge this size then
+            # writes every row to the WAL uncompressed and again at the close. Checkpointed at its commit, DuckDB
+            # writes the rows once, compressed (100k sessions: 0.86 s + 0.45 s at the close -> 1.09 s).
+            kept = getattr(self.sql_client, "_global_config", {}).get("checkpoint_threshold")
             statements = direct_merge_sql(self.sql_client, root, files)
+            return [sql_job(root["name"], statements, checkpoint_threshold_after=kept)]
         else:  # rows of other formats are in the staging table: join them there and merge as dlt does
             from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 
@@ -138,7 +143,7 @@ def direct_merge_sql(sql_client: Any, table: Any, files: Sequence[str]) -> list[
     ]
 
 
-def sql_job(table_name: str, statements: Sequence[str]) -> Any:
+def sql_job(table_name: str, statements: Sequence[str], checkpoint_threshold_after: str | None = None) -> Any:
     """A job file of SQL in the load package, as dlt writes its own merge, but in one transaction: dlt runs a
     merge's statements on DuckDB one by one in autocommit (its DuckDB capabilities declare no transactions), so a
     reader could see the rows deleted and not yet inserted. An error rolls the transaction back (dlt's client
@@ -154,7 +159,12 @@ def sql_job(table_name: str, statements: Sequence[str]) -> Any:
     job = SqlFollowupJob(name)
     text = "\n".join(" ".join(statement.splitlines()) for statement in statements)
     if not any(re.search(command, text, re.IGNORECASE) for command in DDL_COMMANDS):
-        text = f"BEGIN TRANSACTION;\n{text}\nCOMMIT;"
+        if checkpoint_threshold_after:  # DuckDB's default while this transaction commits, dlt's after it
+            restore = checkpoint_threshold_after.replace("'", "''")
+            text = f"{text}\nRESET checkpoint_threshold;\nCOMMIT;\nSET checkpoint_threshold = '{restore}';"
+        else:
+            text = f"{text}\nCOMMIT;"
+        text = f"BEGIN TRANSACTION;\n{text}"
     job._save_text_file(text)
     return job
 

@@ -168,8 +168,8 @@ CHILD = textwrap.dedent(
         os._exit(9)
 
     def die_before_commit(self, sql, *args, **kwargs):
-        if sql.rstrip().endswith("COMMIT;"):  # the merge's statements run, its transaction is never committed
-            execute(self, sql.rstrip()[: -len("COMMIT;")], *args, **kwargs)
+        if "\\nCOMMIT;" in sql:  # the merge's statements run, its transaction is never committed
+            execute(self, sql.split("\\nCOMMIT;")[0], *args, **kwargs)
             os._exit(9)
         return execute(self, sql, *args, **kwargs)
 
@@ -225,3 +225,26 @@ def test_paths_dlt_reads_as_sql_still_merge_right(tmp_path: Path, folder: str) -
     sql = merge_sql(home, "odd")
     assert ("read_parquet" in sql) == (";" not in folder)
     assert "BEGIN TRANSACTION" not in sql
+
+
+def test_a_connection_handed_to_dlt_merges_from_files_and_keeps_dlts_checkpoint_setting(tmp_path: Path) -> None:
+    """DuckDB's default threshold holds while the merge commits (its rows are written once, compressed); the
+    database then has dlt's setting again."""
+    from pipelines.runner import prepare_loads
+
+    prepare_loads()
+    held = duckdb.connect(
+        str(tmp_path / "held.duckdb")
+    )  # handed to dlt: the database and its settings outlive the load
+    try:
+        pipeline = dlt.pipeline(
+            pipeline_name="held", destination=dlt.destinations.duckdb(held), pipelines_dir=str(tmp_path / "dlt")
+        )
+        pipeline.run(sessions([page(range(0, 2000), seen=1)]))
+        pipeline.run(sessions([page(range(0, 3000), seen=2)]))
+        assert held.execute("select count(*) from held_dataset.sessions").fetchone() == (3000,)
+        assert "read_parquet" in (sql := merge_sql(tmp_path, "held")) and "RESET checkpoint_threshold" in sql
+        setting = held.execute("select current_setting('checkpoint_threshold')").fetchone()
+        assert setting is not None and "953" in str(setting[0])  # dlt's 1gb, in MiB
+    finally:
+        held.close()
