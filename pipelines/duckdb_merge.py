@@ -61,12 +61,24 @@ def defer_parquet_to_merge(create_load_job: Any) -> Any:
     def create(self: Any, table: Any, file_path: str, load_id: str, restore: bool = False) -> Any:
         if not deferred(self, table, file_path):
             return create_load_job(self, table, file_path, load_id, restore)
-        from dlt.destinations.job_impl import FinalizedLoadJobWithFollowupJobs
-
-        return FinalizedLoadJobWithFollowupJobs.from_file_path(file_path)
+        return _read_by_the_merge()(file_path)
 
     create.__wrapped_original__ = create_load_job  # type: ignore[attr-defined]
     return create
+
+
+@functools.cache
+def _read_by_the_merge() -> type:
+    """The job of a file the merge reads. It runs (and does nothing) in dlt's pool rather than being handed back
+    finished: dlt's load loop wakes when a pool job ends, and else sleeps a whole second before it looks at the
+    jobs again (measured: a 534-row run's load 0.09 -> 1.08 s with a finished job)."""
+    from dlt.common.destination.client import HasFollowupJobs, RunnableLoadJob
+
+    class ReadByTheMerge(RunnableLoadJob, HasFollowupJobs):
+        def run(self) -> None:
+            pass
+
+    return ReadByTheMerge
 
 
 def remember_chain_jobs(create_followups: Any) -> Any:

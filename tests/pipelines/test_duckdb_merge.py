@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,24 @@ def test_a_connection_handed_to_dlt_merges_from_files_and_keeps_dlts_checkpoint_
         assert setting is not None and "953" in str(setting[0])  # dlt's 1gb, in MiB
     finally:
         held.close()
+
+
+def test_a_small_merge_does_not_wait_for_dlts_poll_of_finished_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dlt's load loop sleeps between looks at its jobs unless a job of its pool wakes it: a file's job handed
+    back already finished made every load wait that sleep out. Stretched to 60 s here, it must not be waited."""
+    from dlt.load.load import Load
+
+    initialize = Load.__init__
+
+    def patient(self: Any, *args: Any, **kwargs: Any) -> None:
+        initialize(self, *args, **kwargs)
+        self._run_loop_sleep_duration = 60.0
+
+    monkeypatch.setattr(Load, "__init__", patient)
+    began = time.monotonic()
+    rows = load(tmp_path, "small", [sessions([page(range(0, 20), seen=1)]), sessions([page(range(10, 30), seen=2)])])
+    assert len(rows) == 30
+    assert "read_parquet" in merge_sql(tmp_path, "small")
+    assert time.monotonic() - began < 45  # two loads: one sleep out would be 60 s
