@@ -3,8 +3,8 @@
 dlt merges a table by first copying each file into a staging table, then running its merge SQL from that staging
 table into the destination table. On DuckDB each of those two inserts costs as much as the other: 100k
 Opentracker sessions (71 columns) spent 0.9 s on the staging copy and 1.0 s on the merge, and the commit of every
-write compresses each column of the row group. Here a Parquet file bound for a merge is not copied: its job is
-done at once, and the merge that dlt starts when all of the table's files are in reads the files themselves, in
+write compresses each column of the row group. Here a Parquet file bound for a merge is not copied: its job does
+nothing, and the merge that dlt starts when all of the table's files are in reads the files themselves, in
 one transaction (delete the rows whose primary key the files hold, insert the files' rows, one per key).
 
 Exactly once, as before: the merge's SQL is a job file of the load package, as dlt's own merge is; a crash before
@@ -115,13 +115,13 @@ def merge_from_files(create_merge_followups: Any) -> Any:
             kept = getattr(self.sql_client, "_global_config", {}).get("checkpoint_threshold")
             statements = direct_merge_sql(self.sql_client, root, files)
             return [sql_job(root["name"], statements, checkpoint_threshold_after=kept)]
-        else:  # rows of other formats are in the staging table: join them there and merge as dlt does
-            from dlt.destinations.sql_jobs import SqlMergeFollowupJob
+        # rows of other formats are in the staging table: join them there and merge as dlt does
+        from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 
-            with self.sql_client.with_staging_dataset():
-                staging = self.sql_client.make_qualified_table_name(root["name"])
-            statements = [f"INSERT INTO {staging} BY NAME SELECT * FROM {parquet_files(files)};"]
-            statements += SqlMergeFollowupJob.generate_sql(table_chain, self.sql_client)
+        with self.sql_client.with_staging_dataset():
+            staging = self.sql_client.make_qualified_table_name(root["name"])
+        statements = [f"INSERT INTO {staging} BY NAME SELECT * FROM {parquet_files(files)};"]
+        statements += SqlMergeFollowupJob.generate_sql(table_chain, self.sql_client)
         return [sql_job(root["name"], statements)]
 
     create.__wrapped_original__ = create_merge_followups  # type: ignore[attr-defined]
@@ -136,14 +136,14 @@ def parquet_files(files: Sequence[str]) -> str:
 def direct_merge_sql(sql_client: Any, table: Any, files: Sequence[str]) -> list[str]:
     """dlt's delete-insert merge by primary key, reading the files where dlt reads its staging table. Of a key's
     rows the one first by the dedup-sort column is kept, as dlt keeps it; without one, any."""
+    from dlt.common.schema.utils import get_dedup_sort_tuple
+
     target = sql_client.make_qualified_table_name(table["name"])
     keys = [
         sql_client.escape_column_name(name) for name, column in table["columns"].items() if column.get("primary_key")
     ]
     source = parquet_files(files)
     matches = " AND ".join(f"s.{key} = d.{key}" for key in keys)
-    from dlt.common.schema.utils import get_dedup_sort_tuple
-
     dedup_sort = get_dedup_sort_tuple(table)
     order = f" ORDER BY {sql_client.escape_column_name(dedup_sort[0])} {dedup_sort[1].upper()}" if dedup_sort else ""
     one_per_key = f"row_number() OVER (PARTITION BY {', '.join(keys)}{order}) = 1"
