@@ -49,10 +49,21 @@ def column_name(api: str) -> str:
     return name if name not in _KNOWN_COLUMNS else f"{name}_raw"
 
 
-def page_table(fields: Sequence[str], rows: Sequence[Sequence[Any]], timezone: str, fallback_day: dt.date) -> pa.Table:
+def page_table(
+    fields: Sequence[str], rows: Sequence[Sequence[Any]] | pa.ListArray, timezone: str, fallback_day: dt.date
+) -> pa.Table:
     """One API page as a typed table: `day`, the declared columns in order, then any field the API added, as text."""
     width = len(fields)
-    for index, row in enumerate(rows):
+    if isinstance(rows, pa.ListArray):
+        lengths = pc.fill_null(pc.list_value_length(rows), -1)
+        wrong = pc.not_equal(lengths, width)
+        if pc.any(wrong).as_py():
+            index = pc.index(wrong, True).as_py()
+            length = lengths[index].as_py()
+            raise VendorError(
+                "opentracker", f"resultsList row {index} has {length if length >= 0 else 'no'} cells for {width} fields"
+            )
+    for index, row in enumerate(() if isinstance(rows, pa.ListArray) else rows):
         if not isinstance(row, list) or len(row) != width:
             raise VendorError(
                 "opentracker",

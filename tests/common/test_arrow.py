@@ -4,6 +4,7 @@ building exactly the table the dict path builds."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from sources.common.arrow import ColumnType, TableSpec, rows_to_arrow, to_arrow
+from sources.common.arrow import ColumnType, TableSpec, json_rows, rows_to_arrow, to_arrow
 from sources.common.errors import DataError
 from sources.common.monitor import RunMonitor, set_monitor
 
@@ -106,6 +107,68 @@ def test_rows_and_dicts_build_the_same_table(seed: int) -> None:
         table = rows_to_arrow(names, rows, columns, key)
         assert table.schema == expected.schema, (columns, key, rows)
         assert repr(table.to_pylist()) == repr(expected.to_pylist()), (columns, key, rows)  # NaN != NaN: by repr
+
+
+TEXT_CELLS: list[str | None] = [
+    *(None, "", " ", "12", "1,169", "1700000000123", "2025-01-02", "true", "ä", "日本", "😀", "tab\tand\nline"),
+    *('quote " and \\ backslash', "\u0000", "</script>", "x" * 300),
+]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rows_read_by_arrows_json_reader_build_the_same_table_as_parsed_rows(seed: int) -> None:
+    """`json_rows` + `rows_to_arrow` equal orjson + `rows_to_arrow`, ragged rows and escapes included."""
+    rng = random.Random(seed)
+    for _ in range(200):
+        columns = {f"c{index}": rng.choice(KINDS) for index in range(3)}
+        key = [name for name in columns if rng.random() < 0.2]
+        names = [*columns, "added"]
+        rows = [
+            [rng.choice(TEXT_CELLS) for _ in range(len(names) + rng.choice([0, 0, 0, -1, 1]))]
+            for _ in range(rng.choice([0, 1, 2, 5]))
+        ]
+        body = json.dumps(
+            {"rows": len(rows), "field": names, "resultsList": rows, "next": "1.2"}, ensure_ascii=rng.random() < 0.5
+        )
+        answer = json_rows(body.encode(), "resultsList", strings=("next",), string_lists=("field",))
+        assert answer is not None and answer["field"] == names and answer["next"] == "1.2"
+        assert answer["resultsList"].to_pylist() == rows
+        try:
+            expected = rows_to_arrow(names, rows, columns, key)
+        except DataError:
+            with pytest.raises(DataError):
+                rows_to_arrow(names, answer["resultsList"], columns, key)
+            continue
+        table = rows_to_arrow(names, answer["resultsList"], columns, key)
+        assert table.schema == expected.schema, (columns, key, rows)
+        assert repr(table.to_pylist()) == repr(expected.to_pylist()), (columns, key, rows)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"resultsList": [["a", 12]]}',  # a number: the caller's parser types it
+        b'{"resultsList": [["a", true]]}',
+        b'{"resultsList": [["a", {"k": "v"}]]}',
+        b'{"resultsList": [["a"]], "resultsList": [["b"]]}',  # a key twice
+        b'{"resultsList": [["a"]]',  # cut
+        b'{"resultsList": [["a"]]} {"resultsList": []}',  # two objects
+        b'[["a"]]',
+        b'{"other": 1}',  # no rows
+        b'{"resultsList": null}',
+        b'{"resultsList": [["a"]], "next": 7}',  # a declared string that is a number
+        b"",
+    ],
+)
+def test_json_rows_leaves_anything_but_rows_of_strings_to_the_callers_parser(body: bytes) -> None:
+    assert json_rows(body, "resultsList", strings=("next",)) is None
+
+
+def test_json_rows_skips_the_keys_it_was_not_asked_for_whatever_their_types() -> None:
+    body = b'{"expand": [["filterByVisitId", "", "", 1]], "rowsPerPageOptions": [20, 40], "resultsList": [["a"]]}'
+    answer = json_rows(body, "resultsList", strings=("nextToken",))
+    assert answer is not None and answer["nextToken"] is None
+    assert answer["resultsList"].to_pylist() == [["a"]]
 
 
 def test_batched_joins_small_pages_and_aligns_a_column_added_mid_run() -> None:

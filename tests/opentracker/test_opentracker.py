@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
+import orjson
+import pyarrow as pa
 import pytest
 
 from simulators.harness import Faults
@@ -28,7 +30,13 @@ from simulators.opentracker import (
 from sources.common.clock import TODAY_ENV, FakeClock, today_utc
 from sources.common.errors import AuthError, ConfigError, VendorError
 from sources.common.windows import DateWindow
-from sources.opentracker.client import OpentrackerClient, OpentrackerError, SiteRefused, TicketRefused
+from sources.opentracker.client import (
+    OpentrackerClient,
+    OpentrackerError,
+    SiteRefused,
+    TicketRefused,
+    parse_answer,
+)
 from sources.opentracker.table import page_table
 from tests.support import ROOT, Loader, files_containing, run_cli
 
@@ -376,7 +384,7 @@ def test_the_walk_ends_whether_the_last_token_is_empty_or_points_before_the_wind
         client = OpentrackerClient(simulator.base_url, login=DEMO_LOGIN, password=DEMO_PASSWORD, timezone=TZ)
         pages = list(client.sessions(SITES[0], DateWindow(FIRST, FIRST, TZ)))
         assert bool(pages[-1].next_token) is past_window
-        ids = {row[pages[0].fields.index("session_id")] for page in pages for row in page.rows}
+        ids = {row[pages[0].fields.index("session_id")] for page in pages for row in page.python_rows()}
         assert ids == set(simulator.truth(SITES[0], FIRST, FIRST, TZ))
         assert simulator.count("c_view_session") == len(pages)
 
@@ -417,6 +425,37 @@ def test_odd_cells_and_new_fields_are_typed_without_losing_the_page() -> None:
     assert table.column("country_code").null_count == 2  # columns the page did not carry are null
     with pytest.raises(VendorError, match="row 1 has 4 cells for 5 fields"):
         page_table(fields, [rows[0], rows[1][:4]], TZ, FIRST)
+
+
+def test_a_short_row_read_by_arrow_is_refused_as_a_parsed_one_is() -> None:
+    fields = ["session_id", "session_start_unix_timestamp", "pages_viewed"]
+    answer = parse_answer(orjson.dumps({"field": fields, "resultsList": [["1.1", "1", "2"], ["2.2", "1"]]}))
+    assert isinstance(answer["resultsList"], pa.ListArray)
+    with pytest.raises(VendorError, match="row 1 has 2 cells for 3 fields"):
+        page_table(fields, answer["resultsList"], TZ, FIRST)
+
+
+def test_pages_read_straight_into_arrow_make_the_tables_orjson_pages_make(simulator: OpentrackerSimulator) -> None:
+    window = DateWindow(FIRST, FIRST + dt.timedelta(days=1), TZ)
+
+    def tables(arrow_pages: bool) -> list[Any]:
+        client = OpentrackerClient(
+            simulator.base_url, login=DEMO_LOGIN, password=DEMO_PASSWORD, timezone=TZ, arrow_pages=arrow_pages
+        )
+        pages = list(client.sessions(SITES[0], window))
+        assert all(isinstance(page.rows, pa.ListArray) is arrow_pages for page in pages)
+        return [page_table(page.fields, page.rows, TZ, FIRST) for page in pages]
+
+    arrow, parsed = tables(True), tables(False)
+    assert len(arrow) == len(parsed) > 1
+    assert all(a.equals(b) for a, b in zip(arrow, parsed, strict=True))  # schema, values and nulls
+
+
+def test_an_answer_with_a_number_among_its_cells_is_read_by_orjson() -> None:
+    answer = parse_answer(b'{"field": ["session_id", "pages_viewed"], "resultsList": [["1.1", 12]], "nextToken": 5}')
+    assert answer["resultsList"] == [["1.1", 12]] and answer["nextToken"] == 5
+    table = page_table(answer["field"], answer["resultsList"], TZ, FIRST)
+    assert table.column("pages_viewed").to_pylist() == [12]
 
 
 def test_a_refused_ticket_id_falls_back_to_login_and_password(simulator: OpentrackerSimulator) -> None:
