@@ -258,10 +258,12 @@ def test_daily_reports_equal_matomos_archives(simulator: MatomoSimulator, tmp_pa
 
 def test_truncated_reports_are_flagged(tmp_path: Path) -> None:
     with MatomoSimulator(sites=(1,), report_max_rows=3) as simulator:
-        now = wall_time()
-        seed_days(simulator, 1, 0, 8, now)
+        # yesterday's afternoon (site 1 keeps UTC): the 8 visits of the hour before it fall on that day at any
+        # hour the test runs (an hour before now was yesterday between 00:00 and 01:15)
+        day = local_day(wall_time(), "UTC") - dt.timedelta(days=1)
+        afternoon = dt.datetime.combine(day, dt.time(15), dt.UTC).timestamp()
+        seed_days(simulator, 1, 0, 8, afternoon)
         loader = loader_for(simulator, tmp_path)
-        day = local_day(now, "UTC")
         loader.run(day, day, resources="pages,visits_summary")
         rows = loader.query("select label, is_truncated from matomo.pages order by nb_visits desc, label")
         assert len(rows) == 3 and ("Others", True) in rows and all(flag for _, flag in rows)
