@@ -417,10 +417,11 @@ def test_without_browser_archiving_an_invalidated_day_waits_for_the_cron(tmp_pat
 
 def test_reports_are_read_whole_beyond_the_apis_default_100_rows(tmp_path: Path) -> None:
     with MatomoSimulator(sites=(1,)) as simulator:
-        now = wall_time() - 3600
-        track(simulator, [hit(1, n, now + n, f"https://site1.example/page/{n}") for n in range(130)])
+        # yesterday's afternoon in site 1's UTC: the 130 s of hits stay on one day at any hour the test runs
+        day = local_day(wall_time(), "UTC") - dt.timedelta(days=1)
+        afternoon = dt.datetime.combine(day, dt.time(15), dt.UTC).timestamp()
+        track(simulator, [hit(1, n, afternoon + n, f"https://site1.example/page/{n}") for n in range(130)])
         loader = loader_for(simulator, tmp_path)
-        day = local_day(now, "UTC")
         loader.run(day, day, resources="pages,entry_pages")
         assert loader.count("pages") == loader.count("entry_pages") == 130
         assert loader.query("select bool_or(is_truncated) from matomo.pages") == [(False,)]

@@ -4,14 +4,15 @@ each, into one DuckDB file (and, for the PostgreSQL test, into a PostgreSQL serv
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pipelines.duckdb_files import copy_database
 from pipelines.registry import vendor
 from pipelines.runner import run_vendor
 from simulators.matomo import MatomoSimulator, seed_demo_traffic
@@ -136,5 +137,9 @@ def load_all(workdir: Path, destination: Any, dataset_suffix: str = "", names: t
 def copy_of(loaded: Loaded, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     """Each scenario builds on its own copy of the load: one dbt build per scenario, nothing shared is changed."""
     target = tmp_path_factory.mktemp(name) / "load.duckdb"
-    shutil.copyfile(loaded.database, target)
+    # A connection the load left in a reference cycle keeps the file open and the last writes in its WAL, which a
+    # plain file copy leaves behind (seen in CI: Matomo's visits, loaded last, missing from one copy). Collected
+    # and checkpointed first, as `clickhaul run --publish` copies.
+    gc.collect()
+    copy_database(loaded.database, target)
     return target
