@@ -161,7 +161,7 @@ def test_a_push_killed_at_random_moments_and_resumed_neither_loses_nor_doubles(v
         website = new_website(sim)
         # A batch the killed process sent may still be in the server's hands when the next run reads it back:
         # reconcile_delay is how long it may take to land (at 0 s, a loaded machine doubled 2 hits; at 1 s, CI's
-        # 3 test workers on 2 cores with a dbt build beside doubled 2 Pirsch hits). The default is longer still.
+        # 3 test workers on 2 cores with a dbt build beside doubled 2 Pirsch hits). Umami's default is 2 s.
         config = destination_config(sim, website, batch_size=25, workers=4, timeout=0.5, reconcile_delay=3.0)
         context: Any = multiprocessing.get_context("fork")
         kills = 0
