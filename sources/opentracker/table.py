@@ -54,21 +54,12 @@ def page_table(
 ) -> pa.Table:
     """One API page as a typed table: `day`, the declared columns in order, then any field the API added, as text."""
     width = len(fields)
-    if isinstance(rows, pa.ListArray):
-        lengths = pc.fill_null(pc.list_value_length(rows), -1)
-        wrong = pc.not_equal(lengths, width)
-        if pc.any(wrong).as_py():
-            index = pc.index(wrong, True).as_py()
-            length = lengths[index].as_py()
-            raise VendorError(
-                "opentracker", f"resultsList row {index} has {length if length >= 0 else 'no'} cells for {width} fields"
-            )
-    for index, row in enumerate(() if isinstance(rows, pa.ListArray) else rows):
-        if not isinstance(row, list) or len(row) != width:
-            raise VendorError(
-                "opentracker",
-                f"resultsList row {index} has {len(row) if isinstance(row, list) else 'no'} cells for {width} fields",
-            )
+    wrong = _wrong_row(rows, width)
+    if wrong is not None:
+        index, length = wrong
+        raise VendorError(
+            "opentracker", f"resultsList row {index} has {'no' if length is None else length} cells for {width} fields"
+        )
     table = _PAGE.arrow_rows([column_name(api) for api in fields], rows)
     local = pc.local_timestamp(table.column("session_start").cast(pa.timestamp("us", tz=timezone)))
     day = pc.fill_null(local.cast(pa.date32()), pa.scalar(fallback_day, pa.date32()))
@@ -80,6 +71,21 @@ def page_table(
         log.warning("opentracker: %d session(s) without session_id skipped", missing)
         table = table.filter(valid)
     return table
+
+
+def _wrong_row(rows: Sequence[Sequence[Any]] | pa.ListArray, width: int) -> tuple[int, int | None] | None:
+    """The first row that is not a list of `width` cells: its index and length (None: not a list)."""
+    if isinstance(rows, pa.ListArray):
+        lengths = pc.list_value_length(rows)
+        wrong = pc.fill_null(pc.not_equal(lengths, width), True)
+        if not pc.any(wrong).as_py():
+            return None
+        index = pc.index(wrong, True).as_py()
+        return index, lengths[index].as_py()
+    for index, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            return index, len(row) if isinstance(row, list) else None
+    return None
 
 
 def keep_latest(tables: Sequence[pa.Table]) -> pa.Table | None:
