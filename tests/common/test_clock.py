@@ -9,10 +9,17 @@ import pytest
 
 from simulators.opentracker import OpentrackerData
 from simulators.pirsch import PirschData, PirschSimulator, demo_plan
+from sources.common import clock
 from sources.common.clock import TODAY_ENV, today_in, today_utc, utc_now, wall_time
 from sources.common.errors import ConfigError
 from sources.common.incremental import configured_days
 from tests.support import run_cli
+
+
+@pytest.fixture(autouse=True)
+def first_reading_of_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is a process's first reading: a run with CLICKHAUL_TODAY set fixed its offset minutes ago."""
+    monkeypatch.setattr(clock, "_offsets", {})
 
 
 def test_a_date_moves_the_clock_to_that_day_keeping_it_running(monkeypatch: pytest.MonkeyPatch) -> None:
