@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -34,6 +35,13 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "json": pa.string(),  # serialised JSON text: portable across every destination
 }
 _DLT_TYPES = {"json": "text", "timestamp": "timestamp"}
+
+_ONE_CONVERSION_AT_A_TIME = threading.Lock()
+"""Pages are read by several workers, but converted one at a time. A page's conversion is some hundred short Arrow
+calls, each letting go of the GIL and taking it back: with four workers converting at once, every call hands the
+GIL to another thread. 116 Opentracker pages of 1,000 sessions: 0.83-0.87 s of CPU converted by four threads at
+once, 0.48-0.51 s one at a time, in the same wall time (the GIL lets only one run anyway). Reading the network and
+parsing JSON (`json_rows`, one call that lets go of the GIL throughout) stay parallel."""
 
 
 def _to_int(value: Any) -> int | None:
@@ -404,13 +412,16 @@ class TableSpec:
     descriptions: Mapping[str, str] | None = None
 
     def arrow(self, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
-        return to_arrow(rows, self.columns, self.primary_key)
+        rows = list(rows)  # a generator's own work (a vendor's requests) is not a conversion
+        with _ONE_CONVERSION_AT_A_TIME:
+            return to_arrow(rows, self.columns, self.primary_key)
 
     def arrow_rows(
         self, names: Sequence[str], rows: Sequence[Sequence[Any]], constants: Mapping[str, Any] | None = None
     ) -> pa.Table:
         """The table of a header-and-cells answer, as `arrow` would build it from dicts (see `rows_to_arrow`)."""
-        return rows_to_arrow(names, rows, self.columns, self.primary_key, constants)
+        with _ONE_CONVERSION_AT_A_TIME:
+            return rows_to_arrow(names, rows, self.columns, self.primary_key, constants)
 
     def hints(self) -> TTableSchemaColumns:
         return dlt_columns(self.columns, self.primary_key, self.descriptions)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,3 +182,42 @@ def test_batched_joins_small_pages_and_aligns_a_column_added_mid_run() -> None:
     joined = pa.concat_tables(tables, promote_options="default")
     assert sorted(joined.column("a").to_pylist()) == sorted([*range(21), 100])
     assert joined.column("added").to_pylist().count("x") == 1 and joined.column("added").null_count == 21
+
+
+def test_pages_read_by_several_workers_are_converted_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parallel conversions only trade the GIL back and forth; workers keep their own network reads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sources.common.arrow as arrow
+
+    inside, most = 0, 0
+    real_rows, real_dicts = arrow.rows_to_arrow, arrow.to_arrow
+
+    def counted(convert: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> pa.Table:
+            nonlocal inside, most
+            inside += 1
+            most = max(most, inside)
+            time.sleep(0.005)  # long enough for another worker to arrive
+            try:
+                return convert(*args, **kwargs)
+            finally:
+                inside -= 1
+
+        return wrapper
+
+    monkeypatch.setattr(arrow, "rows_to_arrow", counted(real_rows))
+    monkeypatch.setattr(arrow, "to_arrow", counted(real_dicts))
+    spec = TableSpec({"id": "bigint", "name": "text"}, primary_key=("id",))
+
+    def convert(page: int) -> int:
+        rows = [[str(page * 100 + i), f"n{i}"] for i in range(100)]
+        by_cells = spec.arrow_rows(["id", "name"], rows)
+        by_dicts = spec.arrow({"id": page * 100 + i, "name": f"n{i}"} for i in range(100))
+        assert by_cells.equals(by_dicts)
+        return int(sum(by_cells.column("id").to_pylist()))
+
+    with ThreadPoolExecutor(4) as pool:
+        totals = list(pool.map(convert, range(24)))
+    assert totals == [sum(range(page * 100, page * 100 + 100)) for page in range(24)]
+    assert most == 1
