@@ -251,6 +251,46 @@ def test_a_connection_handed_to_dlt_merges_from_files_and_keeps_dlts_checkpoint_
         held.close()
 
 
+def test_a_merge_of_one_row_group_inserts_on_one_thread_and_gives_the_database_its_threads_back(
+    tmp_path: Path,
+) -> None:
+    """Rows that fit in one of DuckDB's row groups are inserted on one thread (the delete keeps every thread);
+    afterwards the database has its thread count again. More rows keep every thread."""
+    from pipelines.runner import prepare_loads
+
+    prepare_loads()
+    held = duckdb.connect(str(tmp_path / "held.duckdb"))
+    try:
+        threads = "select current_setting('threads')"
+        before = held.execute(threads).fetchone()
+        pipeline = dlt.pipeline(
+            pipeline_name="threads", destination=dlt.destinations.duckdb(held), pipelines_dir=str(tmp_path / "dlt")
+        )
+        pipeline.run(sessions([page(range(0, 2000), seen=1)]))
+        sql = merge_sql(tmp_path, "threads")
+        assert sql.index("DELETE FROM") < sql.index("SET threads = 1;") < sql.index("INSERT INTO")
+        assert sql.index("COMMIT;") < sql.index("RESET threads;")
+        assert held.execute(threads).fetchone() == before
+        pipeline.run(sessions([page(range(0, duckdb_merge.ROW_GROUP_ROWS + 1), seen=2)]))
+        assert "SET threads" not in (sql := merge_sql(tmp_path, "threads")) and "RESET threads" not in sql
+        assert held.execute("select count(*) from threads_dataset.sessions").fetchone() == (
+            duckdb_merge.ROW_GROUP_ROWS + 1,
+        )
+    finally:
+        held.close()
+
+
+def test_the_thread_count_given_back_is_the_destinations_own() -> None:
+    from types import SimpleNamespace
+
+    def client(global_config: dict[str, Any] | None) -> Any:
+        return SimpleNamespace(config=SimpleNamespace(credentials=SimpleNamespace(global_config=global_config)))
+
+    assert duckdb_merge.restore_threads(client({"threads": 3, "memory_limit": "1GB"})) == "SET threads = '3';"
+    assert duckdb_merge.restore_threads(client({"memory_limit": "1GB"})) == "RESET threads;"
+    assert duckdb_merge.restore_threads(client(None)) == "RESET threads;"
+
+
 def test_a_small_merge_does_not_wait_for_dlts_poll_of_finished_jobs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
