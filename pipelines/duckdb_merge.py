@@ -114,7 +114,7 @@ def merge_from_files(create_merge_followups: Any) -> Any:
             # writes the rows once, compressed (100k sessions: 0.86 s + 0.45 s at the close -> 1.09 s).
             kept = getattr(self.sql_client, "_global_config", {}).get("checkpoint_threshold")
             rows = rows_in(files)
-            one_thread = rows is not None and rows <= ROW_GROUP_ROWS
+            one_thread = rows is not None and ONE_THREAD_FROM_ROWS <= rows <= ROW_GROUP_ROWS
             statements = direct_merge_sql(self.sql_client, root, files, one_thread)
             after = [restore_threads(self)] if one_thread else []
             return [sql_job(root["name"], statements, checkpoint_threshold_after=kept, after_commit=after)]
@@ -137,6 +137,7 @@ def parquet_files(files: Sequence[str]) -> str:
 
 
 ROW_GROUP_ROWS = 122_880  # DuckDB's rows per row group
+ONE_THREAD_FROM_ROWS = 1_000  # below, changing the thread count twice costs what one thread saves (~1 ms)
 
 
 def rows_in(files: Sequence[str]) -> int | None:
@@ -174,9 +175,10 @@ def direct_merge_sql(sql_client: Any, table: Any, files: Sequence[str], one_thre
 
     `one_thread`: files whose rows fit in one row group are inserted on one thread (the delete before, which scans
     the table, keeps every thread). Those rows end in one row group, which the commit compresses on one thread
-    anyway, and reading and de-duplicating them in parallel cost more than it gave: 100k Opentracker sessions (71
-    columns, 103k rows read) 1.03 -> 0.93 s on 2 cores; 206k rows 1.59 vs 1.54 s; 1M rows 5.2 vs 7.8 s (rows
-    beyond a row group are written to disk by the threads as they come)."""
+    anyway, and reading and de-duplicating them in parallel cost more than it gave. Opentracker sessions (71
+    columns) on 2 cores: 1k rows 26.5 -> 23.5 ms, 5k 70 -> 61 ms, 50k 555 -> 511 ms, 103k 1.03 -> 0.93 s; 206k
+    1.59 vs 1.54 s; 1M 5.2 vs 7.8 s (rows beyond a row group are written to disk by the threads as they come).
+    300 rows of 21 columns: 10 -> 11 ms, the two changes of the thread count cost more than they save."""
     from dlt.common.schema.utils import get_dedup_sort_tuple
 
     target = sql_client.make_qualified_table_name(table["name"])
