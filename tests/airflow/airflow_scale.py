@@ -96,7 +96,27 @@ pools = ensure_pools(["pirsch", "webtrekk"], parallel)
 result: dict = {"pools": pools, "setup_seconds": round(time.monotonic() - began, 1)}
 
 log = open(workdir / "scheduler.log", "w")  # noqa: SIM115 - open for the scheduler's whole life
-scheduler = subprocess.Popen([airflow, "scheduler"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+stopping = threading.Event()
+schedulers: list[subprocess.Popen[bytes]] = []
+
+
+def supervise_scheduler() -> None:
+    """The scheduler, restarted when it exits, as a deployment's supervisor (systemd, Kubernetes) does. Airflow's
+    scheduler can die at its start on its own: a forked DagFileProcessorManager closing the metadata connection it
+    inherited ("server closed the connection unexpectedly"), seen once in CI; its runs go on after a restart."""
+    while not stopping.is_set():
+        schedulers.append(
+            subprocess.Popen([airflow, "scheduler"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+        while schedulers[-1].poll() is None and not stopping.is_set():
+            time.sleep(0.5)
+        if not stopping.is_set():
+            result["scheduler_restarts"] = result.get("scheduler_restarts", 0) + 1
+            time.sleep(2)
+
+
+supervisor = threading.Thread(target=supervise_scheduler, daemon=True)
+supervisor.start()
 
 killed: dict = {}
 
@@ -175,11 +195,18 @@ try:
             .count()
         )
 finally:
-    os.killpg(scheduler.pid, signal.SIGTERM)
-    try:
-        scheduler.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(scheduler.pid, signal.SIGKILL)
+    stopping.set()
+    supervisor.join(timeout=5)
+    for scheduler in schedulers:
+        if scheduler.poll() is not None:
+            continue
+        try:
+            os.killpg(scheduler.pid, signal.SIGTERM)
+            scheduler.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(scheduler.pid, signal.SIGKILL)
 
 # the truth, and what the vendors refused
 days = [FIRST + dt.timedelta(days=i) for i in range(30)]
